@@ -1,0 +1,158 @@
+# Roost top-level Makefile (GNU make, no autotools).
+#
+#   make            build everything into build/ (build/bin/ holds the programs)
+#   make check      install missing deps, build with ASan+UBSan into build/check/,
+#                   run the unit tests and the end-to-end tests
+#   make run        install missing deps, build, create var/ and run master in
+#                   the foreground (Ctrl-C stops it)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make docs       regenerate docs/config.md from the config key table
+#   make clean
+#
+# Each program directory has a module.mk that declares its programs; see
+# docs/architecture.md ("Build").
+
+SHELL       := /bin/bash
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+CC          ?= cc
+ifeq ($(origin CC),default)
+CC          := gcc
+endif
+
+# SAN=1 builds with AddressSanitizer and UBSan (what `make check` uses).
+SAN         ?= 0
+ifeq ($(SAN),1)
+BUILD       ?= build/check
+SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPTFLAGS    := -O1 -g
+else
+BUILD       ?= build
+SANFLAGS    :=
+OPTFLAGS    := -O2 -g
+endif
+
+PKGS        := openssl libsasl2 icu-uc icu-i18n
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+DB_LIBS     := -ldb-5.3
+CMOCKA_LIBS := -lcmocka
+
+WARNFLAGS   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+               -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla
+CFLAGS_ALL  := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) \
+               -MMD -MP -Ilib -Istore $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+LIBS_ALL    := $(PKG_LIBS) $(DB_LIBS) -lz -lcrypt
+
+OBJ         := $(BUILD)/obj
+BIN         := $(BUILD)/bin
+LIBROOST    := $(BUILD)/lib/libroost.a
+LIBSTORE    := $(BUILD)/lib/libroost-store.a
+
+LIB_SRCS    := $(wildcard lib/*.c)
+STORE_SRCS  := $(wildcard store/*.c)
+
+# Programs: module.mk files append to PROGRAMS and set NAME_SRCS.
+# Single-file commands: every tools/*.c and store/tools/*.c is one program.
+PROGRAMS    :=
+include $(wildcard */module.mk)
+TOOL_SRCS   := $(wildcard tools/*.c store/tools/*.c)
+TOOLS       := $(basename $(notdir $(TOOL_SRCS)))
+
+UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TESTSVC_SRCS:= $(wildcard tests/svc/*.c)
+
+.PHONY: all check run install docs clean deps unit e2e fuzz bench programs
+.DEFAULT_GOAL := all
+
+all: programs
+
+programs: $(addprefix $(BIN)/,$(PROGRAMS) $(TOOLS))
+
+# V=1 shows the full commands.
+Q           := $(if $(filter 1,$(V)),,@)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBROOST): $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRCS))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@; ar rcs $@ $^
+
+$(LIBSTORE): $(patsubst %.c,$(OBJ)/%.o,$(STORE_SRCS))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@; ar rcs $@ $^
+
+LINK_LIBS = $(if $(STORE_SRCS),$(LIBSTORE)) $(LIBROOST)
+
+define program_template
+$(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS)) $$(LINK_LIBS)
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(LDFLAGS_ALL) -o $$@ $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS)) $$(LINK_LIBS) $$(LIBS_ALL)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_template,$(p))))
+
+define tool_template
+$(BIN)/$(basename $(notdir $(1))): $$(OBJ)/$(basename $(1)).o $$(LINK_LIBS)
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(LDFLAGS_ALL) -o $$@ $$< $$(LINK_LIBS) $$(LIBS_ALL)
+endef
+$(foreach t,$(TOOL_SRCS),$(eval $(call tool_template,$(t))))
+
+# Unit tests: one binary per tests/unit/test-*.c, linked with cmocka.
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LINK_LIBS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINK_LIBS) $(LIBS_ALL) $(CMOCKA_LIBS)
+
+# The tiny service the foundation tests run under master.
+$(BUILD)/tests/testsvc: $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS) $(LIBS_ALL)
+
+deps:
+	@tools/deps.sh test
+
+# `make check`: dependencies, the sanitizer build, then every test layer.
+check: deps
+	@$(MAKE) --no-print-directory SAN=1 tests-build
+	@tools/run-tests.sh build/check
+
+tests-build: programs $(UNIT_TESTS) $(if $(TESTSVC_SRCS),$(BUILD)/tests/testsvc)
+
+unit: tests-build
+	@tools/run-tests.sh $(BUILD) unit
+
+e2e: tests-build
+	@tools/run-tests.sh $(BUILD) e2e
+
+run:
+	@tools/deps.sh build
+	@$(MAKE) --no-print-directory programs
+	@tools/mkinstance.sh "$(CURDIR)/var" "$(CURDIR)/build/bin"
+	@exec build/bin/master -C "$(CURDIR)/var/imapd.conf"
+
+docs: programs
+	$(BIN)/roost-config --markdown > docs/config.md
+
+# Daemons go under libexec/roost; user commands get a roost- prefix in bin
+# so they never clash with Debian's cyrus packages (cyradm, deliver, ...).
+DAEMONS     := $(filter master imapd pop3d lmtpd smtpd qmgr,$(PROGRAMS))
+COMMANDS    := $(filter-out $(DAEMONS),$(PROGRAMS)) $(TOOLS)
+install: programs
+	install -d $(DESTDIR)$(PREFIX)/libexec/roost $(DESTDIR)$(PREFIX)/bin
+	for p in $(DAEMONS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/libexec/roost/$$p; done
+	for p in $(COMMANDS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/roost-$${p#roost-}; done
+	ln -sf ../libexec/roost/master $(DESTDIR)$(PREFIX)/bin/roost-master
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# deps.sh - check for every build (and, with "test", test) dependency and
+# install what is missing with apt-get when running as root; otherwise print
+# the one apt-get line to run.  Called by `make run` and `make check`.
+#
+#   tools/deps.sh [build|test]
+set -euo pipefail
+
+mode=${1:-test}
+
+build_pkgs=(gcc make pkg-config libssl-dev libsasl2-dev libsasl2-modules
+            libsasl2-modules-db sasl2-bin libdb-dev libicu-dev zlib1g-dev)
+test_pkgs=(python3 python3-pytest libcmocka-dev)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        *"install ok installed"*) ;;
+        *) missing+=("$p") ;;
+    esac
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "deps: done"
+else
+    echo "deps: missing packages; run as root:" >&2
+    echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# run-tests.sh - run the test layers against one build and print a summary.
+#
+#   tools/run-tests.sh BUILDDIR [unit|e2e|all]
+#
+# Unit tests: every BUILDDIR/tests/test-* binary (cmocka), with ASan/UBSan
+# reports fatal.  End-to-end: Debian's python3 -m pytest on tests/e2e with
+# ROOST_BUILD=BUILDDIR.  Exits non-zero when anything failed.
+set -uo pipefail
+
+build=${1:?usage: run-tests.sh BUILDDIR [unit|e2e|all]}
+what=${2:-all}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$build" && pwd)
+py=/usr/bin/python3   # Debian's, which sees python3-pytest (not a pyenv one)
+
+export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:${ASAN_OPTIONS:-}"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+
+unit_pass=0 unit_fail=0 failed_units=()
+if [ "$what" = all ] || [ "$what" = unit ]; then
+    echo "== unit tests"
+    for t in "$build"/tests/test-*; do
+        [ -x "$t" ] || continue
+        name=$(basename "$t")
+        log=$(mktemp)
+        start=$(date +%s%N)
+        if (cd "$root" && "$t") >"$log" 2>&1; then
+            unit_pass=$((unit_pass + 1))
+            ms=$(( ($(date +%s%N) - start) / 1000000 ))
+            printf '  %-28s ok (%d.%01ds)\n' "$name" $((ms / 1000)) $((ms % 1000 / 100))
+        else
+            unit_fail=$((unit_fail + 1))
+            failed_units+=("$name")
+            printf '  %-28s FAILED\n' "$name"
+            sed 's/^/    | /' "$log" | tail -60
+        fi
+        rm -f "$log"
+    done
+fi
+
+e2e_rc=0
+e2e_summary=""
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+    echo "== end-to-end tests"
+    out=$(mktemp)
+    (cd "$root" && ROOST_BUILD="$build" "$py" -m pytest -q -p no:cacheprovider tests/e2e 2>&1) | tee "$out"
+    e2e_rc=${PIPESTATUS[0]}
+    e2e_summary=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$out" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+    [ "$e2e_rc" -eq 5 ] && e2e_rc=0   # pytest: no tests collected
+    rm -f "$out"
+fi
+
+echo
+echo "== summary"
+echo "unit: $unit_pass passed, $unit_fail failed${failed_units:+ (${failed_units[*]})}"
+[ -n "$e2e_summary" ] && echo "end-to-end: $e2e_summary"
+if [ "$unit_fail" -ne 0 ] || [ "$e2e_rc" -ne 0 ]; then
+    echo "RESULT: FAILED"
+    exit 1
+fi
+echo "RESULT: all tests passed"
