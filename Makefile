@@ -26,6 +26,12 @@ ifeq ($(SAN),1)
 BUILD       ?= build/check
 SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPTFLAGS    := -O1 -g
+else ifeq ($(SAN),fuzz)
+# libFuzzer build (clang): the libraries are instrumented for coverage.
+BUILD       ?= build/fuzz
+CC          := clang
+SANFLAGS    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPTFLAGS    := -O1 -g -Wno-unknown-warning-option
 else
 BUILD       ?= build
 SANFLAGS    :=
@@ -64,7 +70,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TESTSVC_SRCS:= $(wildcard tests/svc/*.c)
 
-.PHONY: all check run install docs clean deps unit e2e fuzz bench programs
+.PHONY: all check run install docs clean deps unit e2e fuzz fuzz-build bench programs tests-build
 .DEFAULT_GOAL := all
 
 all: programs
@@ -117,13 +123,29 @@ $(BUILD)/tests/testsvc: $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS) $(LIBS_ALL)
 
+# Fuzzers: every tests/fuzz/fuzz-NAME.c is a libFuzzer target, run for
+# FUZZ_SECONDS each on the seed corpus tests/fuzz/corpus/NAME/.
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_SECONDS ?= 20
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(LINK_LIBS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(SANFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LIBS_ALL)
+
+fuzz-build: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+fuzz:
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-build
+	@tools/run-fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
 deps:
 	@tools/deps.sh test
 
 # `make check`: dependencies, the sanitizer build, then every test layer.
 check: deps
 	@$(MAKE) --no-print-directory SAN=1 tests-build
-	@tools/run-tests.sh build/check
+	@$(if $(FUZZ_SRCS),$(MAKE) --no-print-directory SAN=fuzz fuzz-build)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/run-tests.sh build/check all $(if $(FUZZ_SRCS),build/fuzz)
 
 tests-build: programs $(UNIT_TESTS) $(if $(TESTSVC_SRCS),$(BUILD)/tests/testsvc)
 

@@ -62,6 +62,8 @@ const struct config_key config_keys[] = {
 
     /* Delivery. */
     B("duplicatesuppression", "yes", "Do not store the same Message-ID twice in one mailbox."),
+    I("expunge_cleanup_delay", "3600", 0, 31536000,
+      "Seconds an expunged message stays in the index and on disk so other sessions can report it; a later writer's open then removes it."),
     B("autocreate_inbox", "no", "Create a user's INBOX on first delivery or login."),
     I("autocreate_quota", "-1", -1, INT64_MAX, "Storage quota in KiB for autocreated users (-1 = none)."),
 

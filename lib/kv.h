@@ -26,11 +26,22 @@
  *   environment once with KV_ENV_RECOVER before starting any other process
  *   that uses it; everybody else opens it without.
  *
- *   Concurrency: any kv call inside a transaction may return KV_DEADLOCK;
- *   the transaction must then be aborted and run again.  kv_transaction()
- *   does exactly that, so callers normally write a function that does the
- *   reads and writes and hand it to kv_transaction().  Calls with txn NULL
- *   are single operations that retry deadlocks themselves.
+ *   Concurrency: transactions are serialisable, with locks.  Nobody ever
+ *   waits for a lock: when another transaction holds it, the kv call
+ *   returns KV_DEADLOCK at once, and the transaction must be aborted and
+ *   run again.  kv_transaction() does exactly that (with a random backoff,
+ *   for at most the retry time), so callers normally write a function that
+ *   does the reads and writes and hand it to kv_transaction().  Calls with
+ *   txn NULL are single operations that retry by themselves.  A process that
+ *   keeps losing takes a gate (a flock()ed file) that makes the others
+ *   pause before their next transaction, so nobody starves.  (Why never
+ *   wait for a lock: a process killed while waiting would make the
+ *   clean-up of dead processes hang; see kv_bdb.c.)
+ *
+ *   Crashes: a commit survives kill -9 and power loss.  When a process
+ *   dies, its unfinished transaction is rolled back by whoever notices
+ *   (kv_env_failchk()); when it died inside the library, every user of the
+ *   environment must stop and master recovers (see kv_env_failchk()).
  *
  * LIMITS
  *   Keys are 1..KV_KEY_MAX bytes (a mailbox name plus a prefix fits easily),
@@ -55,8 +66,9 @@ struct kv_env;
 struct kv_db;
 struct kv_txn;
 
-/* Returned (instead of -1) when the operation lost a deadlock or waited too
- * long for a lock: abort the transaction and run it again. */
+/* Returned (instead of -1) when the operation needs a lock another
+ * transaction holds (or lost a deadlock): abort the transaction and run it
+ * again. */
 #define KV_DEADLOCK (-2)
 
 #define KV_KEY_MAX 4096
@@ -88,21 +100,34 @@ void kv_env_close(struct kv_env **env);
 int kv_env_checkpoint(struct kv_env *env, const char **error_r);
 /* Clean up after processes that died (kill -9, crash) while using the
  * environment: their unfinished transactions are aborted and their locks
- * released, so that nobody waits on them forever.  This also runs by itself
- * at open and whenever a lock wait times out; master should call it after
- * reaping a child that died abnormally.  Returns 0, or -1 when a process died
- * in the middle of changing shared state: then the environment is unusable
- * (kv_env_needs_recovery() is true) and master must stop every process that
- * uses it and open it again with KV_ENV_RECOVER. */
+ * released.  This runs by itself at open and now and then while an
+ * operation retries a busy lock, so a dead lock holder delays the others by
+ * a few milliseconds.  Returns 0, or -1 when a process died in the middle
+ * of changing shared memory: then the environment is unusable
+ * (kv_env_needs_recovery() is true; other processes may even be stuck on a
+ * mutex the dead one held) and every process that uses it must be stopped
+ * and the environment opened again with KV_ENV_RECOVER.
+ * Master's part: after reaping a child that died abnormally (signal, or
+ * exit status 75 with a kv error), call kv_env_check() (this in a forked
+ * process with a deadline, since in the worst case it blocks on such a
+ * mutex too) and on -1 stop every child, recover, restart. */
 int kv_env_failchk(struct kv_env *env, const char **error_r);
+/* Master's failchk, safe against the worst case: in a forked process, open
+ * the environment in dir and run kv_env_failchk(), giving up after
+ * timeout_ms.  Returns 0 when the environment is fine (dead processes
+ * cleaned up), -1 with *error_r set when it needs recovery, or the check
+ * failed or hung (then stop every user and open with KV_ENV_RECOVER).
+ * Does not disturb a SIGCHLD handler that reaps children. */
+int kv_env_check(const char *dir, unsigned timeout_ms, const char **error_r);
 /* True once the environment has failed in a way only recovery fixes. */
 bool kv_env_needs_recovery(struct kv_env *env);
-/* How long one lock wait may last before the operation gives up with
- * KV_DEADLOCK (and dead lock holders are looked for).  Default
- * KV_LOCK_TIMEOUT_MS; 0 = forever.  Applies to this process's handle. */
-int kv_env_set_lock_timeout(struct kv_env *env, unsigned msecs,
-                            const char **error_r);
-#define KV_LOCK_TIMEOUT_MS 5000
+/* How long kv_transaction() and calls with txn NULL keep retrying when a
+ * lock is busy before they give up with -1 (default KV_RETRY_MS, at most
+ * KV_RETRY_MS_MAX; also at most KV_RETRY_TRIES tries).  For this handle. */
+void kv_env_set_retry_time(struct kv_env *env, unsigned msecs);
+#define KV_RETRY_MS 5000
+#define KV_RETRY_MS_MAX 600000
+#define KV_RETRY_TRIES 1000
 const char *kv_env_dir(const struct kv_env *env);
 
 /* Open (creating if missing) the database stored in file `name` inside the
@@ -114,8 +139,8 @@ int kv_db_open(struct kv_env *env, const char *name, struct kv_db **db_r,
 void kv_db_close(struct kv_db **db);
 const char *kv_db_name(const struct kv_db *db);
 
-/* Begin a transaction.  One process may have several open, but must not
- * make them wait for each other (they would deadlock).  Returns 0 or -1. */
+/* Begin a transaction.  One process may have several open (a lock one
+ * holds makes the other's calls return KV_DEADLOCK).  Returns 0 or -1. */
 int kv_txn_begin(struct kv_env *env, struct kv_txn **txn_r,
                  const char **error_r);
 /* Commit: the changes are durable (the log is fsynced) when this returns 0.
@@ -131,7 +156,8 @@ void kv_txn_abort(struct kv_txn *txn);
 int kv_get(struct kv_db *db, struct kv_txn *txn, const void *key,
            size_t keylen, struct buf *value_r, const char **error_r);
 /* kv_get() taking a write lock at once: use it for read-modify-write in a
- * transaction, it avoids the deadlock of two readers upgrading their lock. */
+ * transaction (two transactions that both read first would both fail to
+ * upgrade their read lock and retry). */
 int kv_get_for_update(struct kv_db *db, struct kv_txn *txn, const void *key,
                       size_t keylen, struct buf *value_r,
                       const char **error_r);
@@ -155,9 +181,10 @@ typedef int kv_foreach_fn(const void *key, size_t keylen, const void *val,
 /* Call cb for every key starting with prefix (all keys when prefixlen is 0)
  * in ascending byte order.  Returns 0 (also when cb stopped it), -1 or
  * KV_DEADLOCK.  With txn NULL the iteration is not isolated from concurrent
- * writers and cb must not write to this database (it would wait for its
- * own read lock); a KV_DEADLOCK then is not retried, since cb may already
- * have seen some records.  Use a transaction when either matters. */
+ * writers and cb must not write to this database (the iteration's own read
+ * lock would make the write fail as busy); a KV_DEADLOCK then is not
+ * retried, since cb may already have seen some records.  Use a transaction
+ * when either matters. */
 int kv_foreach_prefix(struct kv_db *db, struct kv_txn *txn,
                       const void *prefix, size_t prefixlen,
                       kv_foreach_fn *cb, void *ctx, const char **error_r);
@@ -169,12 +196,11 @@ int kv_foreach_prefix(struct kv_db *db, struct kv_txn *txn,
  * start). */
 typedef int kv_txn_fn(struct kv_txn *txn, void *ctx, const char **error_r);
 /* Run fn in a new transaction and commit it; on KV_DEADLOCK abort and run
- * it again after a short random pause, at most KV_TXN_TRIES times.
- * Returns 0 when committed, -1 when fn failed (its message) or the store
- * did, or when every try deadlocked. */
+ * it again after a short random pause (0.1 ms growing to at most 50 ms),
+ * for at most the retry time.  Returns 0 when committed, -1 when fn failed
+ * (its message) or the store did, or when the locks stayed busy. */
 int kv_transaction(struct kv_env *env, kv_txn_fn *fn, void *ctx,
                    const char **error_r);
-#define KV_TXN_TRIES 30
 
 /* ------------------------------------------------------------------------
  * Backend interface: only kv.c and the backends (kv_bdb.c ...) use what
@@ -194,8 +220,6 @@ struct kv_backend {
     int (*env_checkpoint)(struct kv_env_impl *env, const char **error_r);
     int (*env_failchk)(struct kv_env_impl *env, const char **error_r);
     bool (*env_needs_recovery)(struct kv_env_impl *env);
-    int (*env_set_lock_timeout)(struct kv_env_impl *env, unsigned msecs,
-                                const char **error_r);
     int (*db_open)(struct kv_env_impl *env, const char *name,
                    struct kv_db_impl **db_r, const char **error_r);
     void (*db_close)(struct kv_db_impl *db);
@@ -203,7 +227,9 @@ struct kv_backend {
                      const char **error_r);
     int (*txn_commit)(struct kv_txn_impl *txn, const char **error_r);
     void (*txn_abort)(struct kv_txn_impl *txn);
-    /* get: for_update takes a write lock for the read.
+    /* Every operation: txn NULL means a transaction of its own; a busy
+     * lock or a deadlock gives KV_DEADLOCK, never a wait.
+     * get: for_update takes a write lock for the read.
      * foreach_prefix: when cb returns -1 or KV_DEADLOCK, stop and return
      * that value without touching *error_r (kv.c words the message). */
     int (*get)(struct kv_db_impl *db, struct kv_txn_impl *txn,

@@ -19,6 +19,10 @@
 static struct config *service_cfg;
 static char service_name_buf[64];
 static volatile sig_atomic_t service_stop;
+/* Set while blocked in accept(): a SIGTERM arriving just before accept()
+ * blocks would otherwise go unnoticed, so the handler exits directly
+ * (nothing is in progress then). */
+static volatile sig_atomic_t service_in_accept;
 
 struct config *service_config(void)
 {
@@ -58,6 +62,8 @@ static void service_on_term(int sig)
 {
     (void)sig;
     service_stop = 1;
+    if (service_in_accept)
+        _exit(0);
 }
 
 static void service_fill_conn(struct service_conn *conn, int fd, bool implicit_tls)
@@ -93,7 +99,13 @@ static int service_accept_loop(const struct service_def *def, int listen_fd, boo
     while (!service_stop && (max_uses == 0 || uses < max_uses)) {
         if (under_master)
             service_report(SERVICE_STATUS_READY);
+        service_in_accept = 1;
+        if (service_stop) {
+            service_in_accept = 0;
+            break;
+        }
         int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        service_in_accept = 0;
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
                 continue;

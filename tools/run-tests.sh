@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-tests.sh - run the test layers against one build and print a summary.
 #
-#   tools/run-tests.sh BUILDDIR [unit|e2e|all]
+#   tools/run-tests.sh BUILDDIR [unit|e2e|all] [FUZZBUILDDIR]
 #
 # Unit tests: every BUILDDIR/tests/test-* binary (cmocka), with ASan/UBSan
 # reports fatal.  End-to-end: Debian's python3 -m pytest on tests/e2e with
@@ -10,6 +10,7 @@ set -uo pipefail
 
 build=${1:?usage: run-tests.sh BUILDDIR [unit|e2e|all]}
 what=${2:-all}
+fuzzbuild=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
 py=/usr/bin/python3   # Debian's, which sees python3-pytest (not a pyenv one)
@@ -52,11 +53,22 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
     rm -f "$out"
 fi
 
+fuzz_rc=0 fuzz_line=""
+if [ -n "$fuzzbuild" ]; then
+    echo "== fuzzers (${FUZZ_SECONDS:-20} s each)"
+    fout=$(mktemp)
+    "$root/tools/run-fuzz.sh" "$fuzzbuild" "${FUZZ_SECONDS:-20}" | tee "$fout"
+    fuzz_rc=${PIPESTATUS[0]}
+    fuzz_line=$(tail -1 "$fout")
+    rm -f "$fout"
+fi
+
 echo
 echo "== summary"
 echo "unit: $unit_pass passed, $unit_fail failed${failed_units:+ (${failed_units[*]})}"
 [ -n "$e2e_summary" ] && echo "end-to-end: $e2e_summary"
-if [ "$unit_fail" -ne 0 ] || [ "$e2e_rc" -ne 0 ]; then
+[ -n "$fuzz_line" ] && echo "$fuzz_line"
+if [ "$unit_fail" -ne 0 ] || [ "$e2e_rc" -ne 0 ] || [ "$fuzz_rc" -ne 0 ]; then
     echo "RESULT: FAILED"
     exit 1
 fi
