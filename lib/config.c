@@ -300,6 +300,15 @@ const char *config_lookup(const struct config *config, const char *key)
     return NULL;
 }
 
+unsigned config_key_line(const struct config *config, const char *key)
+{
+    for (unsigned i = 0; i < config->count; i++) {
+        if (strcmp(config->entries[i].key, key) == 0)
+            return config->entries[i].line;
+    }
+    return 0;
+}
+
 static const struct config_key *config_key_typed(const char *key, enum config_type type)
 {
     const struct config_key *k = config_key_find(key);

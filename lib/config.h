@@ -60,6 +60,9 @@ int64_t config_int(const struct config *config, const char *key);
 bool config_bool(const struct config *config, const char *key);
 /* For prefix keys: config_lookup(cfg, "partition-default"); NULL if unset. */
 const char *config_lookup(const struct config *config, const char *key);
+/* The line of the file that set key (the last one when it is repeated), for
+ * messages about its value ("file:line: ..."); 0 when the key is unset. */
+unsigned config_key_line(const struct config *config, const char *key);
 
 /* Call cb for every set key starting with prefix, in file order. */
 typedef void config_iter_cb(const char *key, const char *value, void *ctx);

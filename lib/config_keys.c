@@ -30,6 +30,7 @@ const struct config_key config_keys[] = {
       "service-NAME: a network service run by master: cmd=\"PROGRAM ARGS\" listen=\"ADDR ...\" prefork=N maxchild=N maxfor=N."),
     S("daemon-", NULL,
       "daemon-NAME: a long-lived program run and restarted by master: cmd=\"PROGRAM ARGS\"."),
+    I("kv_checkpoint_interval", "300", 1, 86400, "Seconds between Berkeley DB checkpoints run by master."),
 
     /* Identity, names and users. */
     S("servername", NULL, "Host name the server announces; defaults to the system host name."),

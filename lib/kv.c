@@ -11,6 +11,11 @@
  *   Error messages live in one static buffer (the processes are single
  *   threaded): a message stays valid until the next kv call.
  *
+ *   An environment that needs recovery (kv.h) is refused here, before the
+ *   backend is asked anything: every call checks kv_env_usable() first
+ *   and fails with "needs recovery" without retrying; the calls that end
+ *   a handle leave it to the backend, which then only frees memory.
+ *
  * FAIRNESS
  *   Nobody waits for a lock (see kv_bdb.c), so a process that runs
  *   transactions back to back on the same pages would win every race and
@@ -106,6 +111,17 @@ static void kv_env_assert(const struct kv_env *env)
     if (env->pid != getpid())
         log_panic("kv: environment %s used in a process forked after "
                   "it was opened", env->dir);
+}
+
+/* -1 with the message when the environment needs recovery (this process
+ * found out, or another one marked it): no call may enter the backend then,
+ * since a dead process may hold a mutex the backend would wait on. */
+static int kv_env_usable(struct kv_env *env, const char **error_r)
+{
+    if (!env->backend->env_needs_recovery(env->impl))
+        return 0;
+    *error_r = kv_error_set("kv: environment %s needs recovery", env->dir);
+    return -1;
 }
 
 static void kv_db_check(const struct kv_db *db)
@@ -222,6 +238,8 @@ static bool kv_retry_again(struct kv_env *env, struct kv_retry *r,
 {
     const char *last = *error_r != NULL ? *error_r : "lock busy";
 
+    if (kv_env_usable(env, error_r) < 0)
+        return false;
     r->attempt++;
     if (r->attempt >= KV_RETRY_TRIES ||
         kv_now_ms() - r->start_ms >= env->retry_ms) {
@@ -326,12 +344,16 @@ void kv_env_close(struct kv_env **envp)
 int kv_env_checkpoint(struct kv_env *env, const char **error_r)
 {
     kv_env_assert(env);
+    if (kv_env_usable(env, error_r) < 0)
+        return -1;
     return env->backend->env_checkpoint(env->impl, error_r);
 }
 
 int kv_env_failchk(struct kv_env *env, const char **error_r)
 {
     kv_env_assert(env);
+    if (kv_env_usable(env, error_r) < 0)
+        return -1;
     return env->backend->env_failchk(env->impl, error_r);
 }
 
@@ -411,6 +433,13 @@ bool kv_env_needs_recovery(struct kv_env *env)
     return env->backend->env_needs_recovery(env->impl);
 }
 
+void kv_env_set_needs_recovery(struct kv_env *env)
+{
+    kv_env_assert(env);
+    log_error("kv: %s: marked as needing recovery", env->dir);
+    env->backend->env_set_needs_recovery(env->impl);
+}
+
 void kv_env_set_retry_time(struct kv_env *env, unsigned msecs)
 {
     kv_env_assert(env);
@@ -452,6 +481,8 @@ int kv_db_open(struct kv_env *env, const char *name, struct kv_db **db_r,
                                 KV_NAME_MAX, name == NULL ? "" : name);
         return -1;
     }
+    if (kv_env_usable(env, error_r) < 0)
+        return -1;
     /* Two processes creating the same file at once conflict. */
     kv_retry_init(&retry);
     *error_r = NULL;
@@ -502,6 +533,8 @@ int kv_txn_begin(struct kv_env *env, struct kv_txn **txn_r,
 
     kv_env_assert(env);
     *txn_r = NULL;
+    if (kv_env_usable(env, error_r) < 0)
+        return -1;
     kv_gate_yield(env);
     if (env->backend->txn_begin(env->impl, &impl, error_r) < 0)
         return -1;
@@ -546,7 +579,8 @@ static int kv_get_common(struct kv_db *db, struct kv_txn *txn,
     kv_db_check(db);
     kv_txn_check(db, txn);
     buf_reset(value_r);
-    if (kv_key_check(db, key, keylen, error_r) < 0)
+    if (kv_key_check(db, key, keylen, error_r) < 0 ||
+        kv_env_usable(db->env, error_r) < 0)
         return -1;
     if (txn != NULL)
         return db->env->backend->get(db->impl, txn->impl, key, keylen,
@@ -592,6 +626,8 @@ int kv_put(struct kv_db *db, struct kv_txn *txn, const void *key,
     }
     if (value == NULL)
         value = "";
+    if (kv_env_usable(db->env, error_r) < 0)
+        return -1;
     if (txn != NULL)
         return db->env->backend->put(db->impl, txn->impl, key, keylen,
                                      value, valuelen, error_r);
@@ -613,7 +649,8 @@ int kv_delete(struct kv_db *db, struct kv_txn *txn, const void *key,
 
     kv_db_check(db);
     kv_txn_check(db, txn);
-    if (kv_key_check(db, key, keylen, error_r) < 0)
+    if (kv_key_check(db, key, keylen, error_r) < 0 ||
+        kv_env_usable(db->env, error_r) < 0)
         return -1;
     if (txn != NULL)
         return db->env->backend->del(db->impl, txn->impl, key, keylen,
@@ -675,6 +712,8 @@ int kv_foreach_prefix(struct kv_db *db, struct kv_txn *txn,
     }
     if (prefix == NULL)
         prefix = "";
+    if (kv_env_usable(db->env, error_r) < 0)
+        return -1;
     int ret = db->env->backend->foreach_prefix(
         db->impl, txn == NULL ? NULL : txn->impl, prefix, prefixlen,
         kv_foreach_trampoline, &fc, error_r);

@@ -43,6 +43,17 @@
  *   (kv_env_failchk()); when it died inside the library, every user of the
  *   environment must stop and master recovers (see kv_env_failchk()).
  *
+ *   Needing recovery: once the environment needs recovery (found by this
+ *   process or any other), every kv call on it returns -1 at once with a
+ *   message saying "needs recovery", and nothing blocks: kv_txn_commit(),
+ *   kv_txn_abort(), kv_db_close() and kv_env_close() then only free this
+ *   process's memory (the backend's own handles are kept, unreachable to
+ *   callers, since closing them could wait forever on a mutex the dead
+ *   process held); no log flush, no cache write-back.  Such a process
+ *   should stop using the store and exit (master recovers and restarts
+ *   it); a process that must go on (master) closes its handles and opens
+ *   the environment again with KV_ENV_RECOVER.
+ *
  * LIMITS
  *   Keys are 1..KV_KEY_MAX bytes (a mailbox name plus a prefix fits easily),
  *   values 0..KV_VALUE_MAX bytes; both are arbitrary bytes (NUL included).
@@ -106,7 +117,9 @@ int kv_env_checkpoint(struct kv_env *env, const char **error_r);
  * of changing shared memory: then the environment is unusable
  * (kv_env_needs_recovery() is true; other processes may even be stuck on a
  * mutex the dead one held) and every process that uses it must be stopped
- * and the environment opened again with KV_ENV_RECOVER.
+ * and the environment opened again with KV_ENV_RECOVER.  The verdict is
+ * written into the environment's shared state, so that every other process
+ * fails its next kv call at once instead of meeting that mutex.
  * Master's part: after reaping a child that died abnormally (signal, or
  * exit status 75 with a kv error), call kv_env_check() (this in a forked
  * process with a deadline, since in the worst case it blocks on such a
@@ -119,8 +132,15 @@ int kv_env_failchk(struct kv_env *env, const char **error_r);
  * failed or hung (then stop every user and open with KV_ENV_RECOVER).
  * Does not disturb a SIGCHLD handler that reaps children. */
 int kv_env_check(const char *dir, unsigned timeout_ms, const char **error_r);
-/* True once the environment has failed in a way only recovery fixes. */
+/* True once the environment has failed in a way only recovery fixes,
+ * whether this process or another one found out (see "Needing recovery"
+ * above).  Cheap, never blocks: a service may ask after every command. */
 bool kv_env_needs_recovery(struct kv_env *env);
+/* Declare the environment broken, for every process that uses it: from now
+ * on every kv call on it, in any process, fails with "needs recovery" until
+ * it is opened with KV_ENV_RECOVER.  For a process that found the shared
+ * state inconsistent, and for tests.  Never blocks. */
+void kv_env_set_needs_recovery(struct kv_env *env);
 /* How long kv_transaction() and calls with txn NULL keep retrying when a
  * lock is busy before they give up with -1 (default KV_RETRY_MS, at most
  * KV_RETRY_MS_MAX; also at most KV_RETRY_TRIES tries).  For this handle. */
@@ -218,8 +238,18 @@ struct kv_backend {
                     struct kv_env_impl **env_r, const char **error_r);
     void (*env_close)(struct kv_env_impl *env);
     int (*env_checkpoint)(struct kv_env_impl *env, const char **error_r);
+    /* failchk: on "needs recovery", also mark the shared state so that
+     * the other processes learn it at their next call. */
     int (*env_failchk)(struct kv_env_impl *env, const char **error_r);
+    /* needs_recovery: also true when another process marked it; never
+     * blocks.  set_needs_recovery: mark it, for every process. */
     bool (*env_needs_recovery)(struct kv_env_impl *env);
+    void (*env_set_needs_recovery)(struct kv_env_impl *env);
+    /* Once needs_recovery is true, env_close, db_close, txn_commit (which
+     * then fails) and txn_abort must not block: they free what they can
+     * without waiting and keep the rest (a leak bounded by one set of
+     * handles per environment opened); kv.c makes every other call fail
+     * before it reaches the backend. */
     int (*db_open)(struct kv_env_impl *env, const char *name,
                    struct kv_db_impl **db_r, const char **error_r);
     void (*db_close)(struct kv_db_impl *db);

@@ -55,6 +55,34 @@
  *   at any time; the price is retrying instead of queueing under contention
  *   (kv.c's gate keeps that fair).
  *
+ * AN ENVIRONMENT THAT NEEDS RECOVERY
+ *   failchk's verdict (DB_RUNRECOVERY) is only an answer to the caller:
+ *   Berkeley DB 5.3 does not mark the environment, so everybody else, this
+ *   process included, would go on and, sooner or later, wait forever on the
+ *   mutex the dead process held: DB->close() flushing the log
+ *   (__log_flush), a commit, a page the dead process had latched.  So
+ *   whenever this backend learns that the environment needs recovery
+ *   (failchk, DB_RUNRECOVERY from any call, DB_EVENT_PANIC, or
+ *   kv_env_set_needs_recovery()) it raises Berkeley DB's own panic flag in
+ *   the shared region (set_flags(DB_PANIC_ENVIRONMENT), which takes no
+ *   mutex).  From then on every Berkeley DB call, in every process, fails
+ *   at its entry with DB_RUNRECOVERY before touching any shared mutex, and
+ *   kv.c does not even call in (bdb_env_needs_recovery() reads the flag).
+ *   Ending handles then only frees our memory:
+ *   - a database, cursor or transaction handle is not closed, committed or
+ *     aborted at all (no log flush, no cache write-back, no lock release:
+ *     recovery rolls back whatever was not committed);
+ *   - the environment handle is closed, which on a panicked environment
+ *     only closes its file descriptors and returns without freeing its
+ *     memory, or the regions' mappings; it is then kept on a list
+ *     (bdb_abandoned) so that it stays reachable (for leak checkers).  That
+ *     is a bounded leak, one set of handles per environment that failed,
+ *     in a process that is about to exit or (master) recovers once.
+ *   DB_NOSYNC would not do: closing a database still takes the region
+ *   mutexes (file registration, cache), and a dead process may hold any.
+ *   What stays stuck are calls that were already waiting on the mutex when
+ *   the verdict came: master kills those processes before recovering.
+ *
  *   Caveats: a recycled pid makes a dead process look alive until that pid
  *   exits too.  A process that died holding a region mutex (inside the
  *   library) leaves everybody who needs that mutex stuck, failchk and new
@@ -90,7 +118,8 @@
 struct kv_env_impl {
     DB_ENV *dbenv;
     char *dir;
-    bool panicked;
+    bool panicked;       /* needs recovery, and the shared flag is up */
+    struct kv_env_impl *next_abandoned;
 };
 
 struct kv_db_impl {
@@ -104,12 +133,26 @@ struct kv_txn_impl {
     DB_TXN *txn;
 };
 
+/* Environments closed while they needed recovery: Berkeley DB kept their
+ * memory (see above); kept reachable here, never touched again. */
+static struct kv_env_impl *bdb_abandoned;
+
 static void bdb_errcall(const DB_ENV *dbenv, const char *prefix,
                         const char *msg)
 {
     (void)dbenv;
     log_error("kv: %s%s%s", prefix != NULL ? prefix : "",
               prefix != NULL ? ": " : "", msg);
+}
+
+/* For the handles of an environment given up on: its complaints about
+ * handles left open and about the panic were said once already. */
+static void bdb_errcall_quiet(const DB_ENV *dbenv, const char *prefix,
+                              const char *msg)
+{
+    (void)dbenv;
+    (void)prefix;
+    (void)msg;
 }
 
 static void bdb_msgcall(const DB_ENV *dbenv, const char *msg)
@@ -125,10 +168,12 @@ static void bdb_event(DB_ENV *dbenv, u_int32_t event, void *info)
     (void)info;
     switch (event) {
     case DB_EVENT_PANIC:
-        if (env != NULL)
+        /* The shared flag is up already (that is what sends the event). */
+        if (env != NULL && !env->panicked) {
             env->panicked = true;
-        log_error("kv: %s: environment failed and needs recovery",
-                  env != NULL ? env->dir : "?");
+            log_error("kv: %s: environment failed and needs recovery",
+                      env->dir);
+        }
         break;
     case DB_EVENT_WRITE_FAILED:
         log_error("kv: %s: a write failed", env != NULL ? env->dir : "?");
@@ -153,6 +198,39 @@ static int bdb_isalive(DB_ENV *dbenv, pid_t pid, db_threadid_t tid,
     return 0;
 }
 
+/* Whether Berkeley DB's panic flag is up in the shared region (raised by
+ * this process or another).  Reads shared memory, takes no mutex. */
+static bool bdb_shared_panic(struct kv_env_impl *env)
+{
+    u_int32_t flags = 0;
+
+    return env->dbenv->get_flags(env->dbenv, &flags) == 0 &&
+           (flags & DB_PANIC_ENVIRONMENT) != 0;
+}
+
+/* The environment needs recovery: remember it and raise the shared flag,
+ * so that every process fails its next call at once (see above). */
+static void bdb_set_panicked(struct kv_env_impl *env)
+{
+    if (env->panicked)
+        return;
+    env->panicked = true;
+    if (!bdb_shared_panic(env))
+        (void)env->dbenv->set_flags(env->dbenv, DB_PANIC_ENVIRONMENT, 1);
+}
+
+static bool bdb_env_needs_recovery(struct kv_env_impl *env)
+{
+    if (!env->panicked && bdb_shared_panic(env))
+        env->panicked = true;
+    return env->panicked;
+}
+
+static void bdb_env_set_needs_recovery(struct kv_env_impl *env)
+{
+    bdb_set_panicked(env);
+}
+
 /* Turn a Berkeley DB error into our return value and message. */
 static int bdb_fail(struct kv_env_impl *env, const char *what,
                     const char *where, int ret, const char **error_r)
@@ -165,7 +243,7 @@ static int bdb_fail(struct kv_env_impl *env, const char *what,
         *error_r = kv_error_set("%s: %s: lock busy", where, what);
         return KV_DEADLOCK;
     case DB_RUNRECOVERY:
-        env->panicked = true;
+        bdb_set_panicked(env);
         *error_r = kv_error_set("%s: %s: environment %s needs recovery",
                                 where, what, env->dir);
         return -1;
@@ -182,12 +260,25 @@ static int bdb_failchk(struct kv_env_impl *env, const char **error_r)
     if (ret == 0)
         return 0;
     if (ret == DB_RUNRECOVERY)
-        env->panicked = true;
+        bdb_set_panicked(env);
     *error_r = kv_error_set("%s: failchk: %s%s", env->dir, db_strerror(ret),
                             ret == DB_RUNRECOVERY ?
                             " (a process died inside Berkeley DB; the "
                             "environment needs recovery)" : "");
     return -1;
+}
+
+/* Close an environment that needs recovery without waiting for anything:
+ * with the panic flag up, DB_ENV->close() only closes the file descriptors
+ * and keeps the memory, which stays reachable from bdb_abandoned. */
+static void bdb_env_abandon(struct kv_env_impl *env)
+{
+    bdb_set_panicked(env);
+    log_error("kv: %s: needs recovery; its handles are abandoned", env->dir);
+    env->dbenv->set_errcall(env->dbenv, bdb_errcall_quiet);
+    (void)env->dbenv->close(env->dbenv, 0);
+    env->next_abandoned = bdb_abandoned;
+    bdb_abandoned = env;
 }
 
 static int bdb_env_configure(DB_ENV *dbenv, const char **error_r)
@@ -265,6 +356,10 @@ static int bdb_env_open(const char *dir, unsigned flags,
     return 0;
 
 fail:
+    if (env->panicked) {
+        bdb_env_abandon(env);
+        return -1;
+    }
     dbenv->close(dbenv, 0);
     free(env->dir);
     free(env);
@@ -273,8 +368,19 @@ fail:
 
 static void bdb_env_close(struct kv_env_impl *env)
 {
+    if (bdb_env_needs_recovery(env)) {
+        bdb_env_abandon(env);
+        return;
+    }
     int ret = env->dbenv->close(env->dbenv, 0);
 
+    if (ret == DB_RUNRECOVERY) {
+        /* Another process raised the flag just now: Berkeley DB kept the
+         * handle (or freed it; we never look at it again). */
+        env->next_abandoned = bdb_abandoned;
+        bdb_abandoned = env;
+        return;
+    }
     if (ret != 0)
         log_error("kv: %s: close environment: %s", env->dir,
                   db_strerror(ret));
@@ -293,11 +399,6 @@ static int bdb_env_checkpoint(struct kv_env_impl *env, const char **error_r)
     return 0;
 }
 
-static bool bdb_env_needs_recovery(struct kv_env_impl *env)
-{
-    return env->panicked;
-}
-
 static int bdb_db_open(struct kv_env_impl *env, const char *name,
                        struct kv_db_impl **db_r, const char **error_r)
 {
@@ -311,7 +412,6 @@ static int bdb_db_open(struct kv_env_impl *env, const char *name,
     impl->env = env;
     impl->db = db;
     impl->name = xstrdup(name);
-    db->set_errpfx(db, impl->name);
 
     ret = env->dbenv->txn_begin(env->dbenv, NULL, &txn, DB_TXN_NOWAIT);
     if (ret != 0) {
@@ -339,8 +439,15 @@ fail:
     return ret;
 }
 
+/* Needs recovery: the handle stays open (reachable from the environment's
+ * list of databases), see above. */
 static void bdb_db_close(struct kv_db_impl *impl)
 {
+    if (bdb_env_needs_recovery(impl->env)) {
+        free(impl->name);
+        free(impl);
+        return;
+    }
     int ret = impl->db->close(impl->db, 0);
 
     if (ret != 0)
@@ -369,6 +476,13 @@ static int bdb_txn_begin(struct kv_env_impl *env, struct kv_txn_impl **txn_r,
 static int bdb_txn_commit(struct kv_txn_impl *impl, const char **error_r)
 {
     struct kv_env_impl *env = impl->env;
+
+    if (bdb_env_needs_recovery(env)) {
+        free(impl);
+        *error_r = kv_error_set("%s: commit: environment needs recovery "
+                                "(nothing committed)", env->dir);
+        return -1;
+    }
     int ret = impl->txn->commit(impl->txn, 0);
 
     free(impl);
@@ -379,11 +493,15 @@ static int bdb_txn_commit(struct kv_txn_impl *impl, const char **error_r)
 
 static void bdb_txn_abort(struct kv_txn_impl *impl)
 {
+    if (bdb_env_needs_recovery(impl->env)) {
+        free(impl);
+        return;
+    }
     int ret = impl->txn->abort(impl->txn);
 
     if (ret != 0) {
         if (ret == DB_RUNRECOVERY)
-            impl->env->panicked = true;
+            bdb_set_panicked(impl->env);
         log_error("kv: %s: abort: %s", impl->env->dir, db_strerror(ret));
     }
     free(impl);
@@ -417,10 +535,16 @@ static int bdb_op_end(struct kv_db_impl *db, struct kv_txn_impl *txn,
 
     if (txn != NULL)
         return result;
+    if (bdb_env_needs_recovery(db->env)) {
+        if (result >= 0)
+            result = bdb_fail(db->env, "commit", db->name, DB_RUNRECOVERY,
+                              error_r);
+        return result;
+    }
     if (result < 0) {
         if ((ret = own->abort(own)) != 0) {
             if (ret == DB_RUNRECOVERY)
-                db->env->panicked = true;
+                bdb_set_panicked(db->env);
             log_error("kv: %s: abort: %s", db->name, db_strerror(ret));
         }
         return result;
@@ -575,9 +699,16 @@ static int bdb_foreach_in(struct kv_db_impl *db, DB_TXN *txn,
     }
     if (ret != 0 && ret != DB_NOTFOUND)
         result = bdb_fail(db->env, "iterate", db->name, ret, error_r);
-    ret = cursor->close(cursor);
-    if (ret != 0 && result == 0)
-        result = bdb_fail(db->env, "close cursor", db->name, ret, error_r);
+    /* Needs recovery: the cursor stays with its database, see above. */
+    if (!bdb_env_needs_recovery(db->env)) {
+        ret = cursor->close(cursor);
+        if (ret != 0 && result == 0)
+            result = bdb_fail(db->env, "close cursor", db->name, ret,
+                              error_r);
+    } else if (result == 0) {
+        result = bdb_fail(db->env, "iterate", db->name, DB_RUNRECOVERY,
+                          error_r);
+    }
     free(k.data);
     free(d.data);
     return result;
@@ -606,6 +737,7 @@ const struct kv_backend kv_backend_bdb = {
     .env_checkpoint = bdb_env_checkpoint,
     .env_failchk = bdb_failchk,
     .env_needs_recovery = bdb_env_needs_recovery,
+    .env_set_needs_recovery = bdb_env_set_needs_recovery,
     .db_open = bdb_db_open,
     .db_close = bdb_db_close,
     .txn_begin = bdb_txn_begin,

@@ -14,6 +14,11 @@
  *   '/' then '/'-separated components of printable ASCII without '*' or
  *   '%', no empty component, no trailing '/', at most ANNOTATE_ENTRY_MAX
  *   bytes.
+ *
+ *   A user's private values are found by the last key component, so
+ *   deleting or renaming a user (annotate_delete_user, annotate_rename_user)
+ *   walks the whole database; it runs once per deleted or renamed user.
+ *   Keys that do not hold exactly two NULs are damaged and left alone.
  */
 #include "annotate.h"
 
@@ -202,5 +207,135 @@ int annotate_delete_mailbox(struct store *store, struct kv_txn *txn, const char 
         ret = store_delete_matching(store, store_db(store, "annotations"), txn, prefix.data,
                                     prefix.len, NULL, NULL, NULL, error_r);
     buf_free(&prefix);
+    return ret;
+}
+
+/* ---- a user's private values ---- */
+
+/* The userid part of a whole key "mailbox_id NUL entry NUL userid": its
+ * offset in the key, or 0 when the key is damaged (the userid part never
+ * starts at 0). */
+static size_t annotate_key_userid(const void *key, size_t keylen)
+{
+    const char *k = key;
+    const char *nul1 = memchr(k, '\0', keylen);
+
+    if (nul1 == NULL)
+        return 0;
+    size_t off = (size_t)(nul1 + 1 - k);
+    const char *nul2 = memchr(nul1 + 1, '\0', keylen - off);
+    if (nul2 == NULL)
+        return 0;
+    off = (size_t)(nul2 + 1 - k);
+    if (memchr(nul2 + 1, '\0', keylen - off) != NULL)
+        return 0;
+    return off;
+}
+
+static bool annotate_key_is_user(const void *key, size_t keylen, const char *userid)
+{
+    size_t off = annotate_key_userid(key, keylen);
+    size_t ulen = strlen(userid);
+
+    return off != 0 && keylen - off == ulen && memcmp((const char *)key + off, userid, ulen) == 0;
+}
+
+static int annotate_userid_check(const char *userid, const char **error_r)
+{
+    size_t len = userid == NULL ? 0 : strlen(userid);
+
+    if (len == 0 || len > MBOXNAME_USERID_MAX) {
+        *error_r = "annotate: bad userid";
+        return -1;
+    }
+    return 0;
+}
+
+static bool annotate_match_user(const void *key, size_t keylen, const void *val, size_t vallen,
+                                void *ctx)
+{
+    (void)val;
+    (void)vallen;
+    return annotate_key_is_user(key, keylen, ctx);
+}
+
+int annotate_delete_user(struct store *store, struct kv_txn *txn, const char *userid,
+                         const char **error_r)
+{
+    if (annotate_userid_check(userid, error_r) < 0)
+        return -1;
+    return store_delete_matching(store, store_db(store, "annotations"), txn, NULL, 0,
+                                 annotate_match_user, (void *)userid, NULL, error_r);
+}
+
+struct annotate_rename_ctx {
+    struct store *store;
+    const char *olduserid, *newuserid;
+    struct buf records;   /* (size_t keylen, key, size_t vallen, value) each */
+};
+
+static int annotate_rename_collect(const void *key, size_t keylen, const void *val,
+                                   size_t vallen, void *ctx)
+{
+    struct annotate_rename_ctx *rc = ctx;
+
+    if (!annotate_key_is_user(key, keylen, rc->olduserid))
+        return 0;
+    buf_append(&rc->records, &keylen, sizeof(keylen));
+    buf_append(&rc->records, key, keylen);
+    buf_append(&rc->records, &vallen, sizeof(vallen));
+    buf_append(&rc->records, val, vallen);
+    return 0;
+}
+
+static int annotate_rename_body(struct kv_txn *txn, void *ctx, const char **error_r)
+{
+    struct annotate_rename_ctx *rc = ctx;
+    struct kv_db *db = store_db(rc->store, "annotations");
+    struct buf newkey = BUF_INIT;
+    int ret;
+
+    buf_reset(&rc->records);
+    ret = kv_foreach_prefix(db, txn, NULL, 0, annotate_rename_collect, rc, error_r);
+    for (size_t pos = 0; ret >= 0 && pos < rc->records.len;) {
+        size_t keylen, vallen;
+        const char *key, *val;
+        memcpy(&keylen, rc->records.data + pos, sizeof(keylen));
+        key = rc->records.data + pos + sizeof(keylen);
+        pos += sizeof(keylen) + keylen;
+        memcpy(&vallen, rc->records.data + pos, sizeof(vallen));
+        val = rc->records.data + pos + sizeof(vallen);
+        pos += sizeof(vallen) + vallen;
+
+        /* "id NUL entry NUL olduser" -> "id NUL entry NUL newuser" */
+        buf_reset(&newkey);
+        buf_append(&newkey, key, annotate_key_userid(key, keylen));
+        buf_append_str(&newkey, rc->newuserid);
+        if (newkey.len > KV_KEY_MAX) {
+            *error_r = "annotate: renamed key too long";
+            ret = -1;
+            break;
+        }
+        ret = kv_delete(db, txn, key, keylen, error_r);
+        if (ret >= 0)
+            ret = kv_put(db, txn, newkey.data, newkey.len, val, vallen, error_r);
+    }
+    buf_free(&newkey);
+    return ret < 0 ? ret : 0;
+}
+
+int annotate_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
+                         const char *newuserid, const char **error_r)
+{
+    struct annotate_rename_ctx rc = { store, olduserid, newuserid, BUF_INIT };
+    int ret;
+
+    if (annotate_userid_check(olduserid, error_r) < 0 ||
+        annotate_userid_check(newuserid, error_r) < 0)
+        return -1;
+    if (strcmp(olduserid, newuserid) == 0)
+        return 0;
+    ret = store_txn_run(store, txn, annotate_rename_body, &rc, error_r);
+    buf_free(&rc.records);
     return ret;
 }

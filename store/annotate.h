@@ -34,8 +34,21 @@ typedef int annotate_cb(const char *entry, const char *userid, const char *value
                         void *ctx);
 int annotate_foreach(struct store *store, struct kv_txn *txn, const char *mailbox_id,
                      const char *entry_prefix, annotate_cb *cb, void *ctx, const char **error_r);
-/* Drop every annotation of a mailbox (on delete). */
+/* Drop every annotation of a mailbox (on delete).  0 / -1 / KV_DEADLOCK. */
 int annotate_delete_mailbox(struct store *store, struct kv_txn *txn, const char *mailbox_id,
                             const char **error_r);
+/* A user deleted: drop the user's private values (userid non-empty: the
+ * shared ones, userid "", are never touched) on every mailbox and on the
+ * server.  A walk over the whole database, in txn or (txn NULL) one
+ * transaction of its own.  0 / -1 / KV_DEADLOCK. */
+int annotate_delete_user(struct store *store, struct kv_txn *txn, const char *userid,
+                         const char **error_r);
+/* A user renamed (user.a -> user.b): every private value of olduserid, on
+ * every mailbox and on the server, becomes newuserid's (replacing a value
+ * newuserid had for the same mailbox and entry).  A walk over the whole
+ * database; all or nothing.  Same userid: nothing to do.
+ * 0 / -1 / KV_DEADLOCK. */
+int annotate_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
+                         const char *newuserid, const char **error_r);
 
 #endif

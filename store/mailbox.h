@@ -141,7 +141,8 @@ int mailbox_delete(struct store *store, const char *name, const char **error_r);
 
 /* Delete a user: every mailbox of the user (INBOX and below), the user's
  * seen state, subscriptions and quota roots, annotations of those
- * mailboxes, and the user's directories on every partition. */
+ * mailboxes, the user's private annotations on other mailboxes and on the
+ * server, and the user's directories on every partition. */
 int mailbox_delete_user(struct store *store, const char *userid, const char **error_r);
 
 /* Rename oldname and every mailbox below it to newname (RFC 3501 RENAME).
@@ -151,8 +152,9 @@ int mailbox_delete_user(struct store *store, const char *userid, const char **er
  *     INBOX's messages move to a new mailbox of that name (new UIDs), INBOX
  *     stays (empty) and the folders below INBOX do not move.
  *   - Renaming a user's INBOX to another user's INBOX ("user.a" to
- *     "user.b") renames the whole user: every mailbox, the quota roots and
- *     the user's subscriptions; the user directory is moved with one
+ *     "user.b") renames the whole user: every mailbox, the quota roots,
+ *     the user's subscriptions, seen state on others' mailboxes and private
+ *     annotations; the user directory is moved with one
  *     rename(2) per partition.  Any other rename of an INBOX is refused.
  *   - newpartition (NULL: stay where they are) moves the mailboxes to that
  *     partition: files are copied, then the old ones removed.

@@ -202,27 +202,51 @@ int stage_finish(struct stage *s, const char **error_r)
         }
         data = map;
     }
-    struct pool *pool = pool_create("stage", 16384);
-    struct mime_part *root = mime_parse(data, (size_t)s->size, pool);
+    struct mailbox_record rec;
     buf_reset(&s->blob);
-    mime_cache_encode(root, data, (size_t)s->size, &s->blob);
-    s->header_size = root->header_size > UINT32_MAX ? UINT32_MAX : (uint32_t)root->header_size;
-    s->sentdate = 0;
+    int r = mb_message_describe(data, (size_t)s->size, &s->blob, &rec, error_r);
+    if (map != NULL)
+        munmap(map, (size_t)s->size);
+    if (r < 0) {
+        s->failed = true;
+        return r;
+    }
+    s->header_size = rec.header_size;
+    s->sentdate = rec.sentdate;
+    s->finished = true;
+    return 0;
+}
+
+int mb_message_describe(const char *data, size_t len, struct buf *blob_r,
+                        struct mailbox_record *rec, const char **error_r)
+{
+    struct pool *pool = pool_create("message", 16384);
+    struct mime_part *root = mime_parse(data, len, pool);
+
+    memset(rec, 0, sizeof(*rec));
+    buf_reset(blob_r);
+    mime_cache_encode(root, data, len, blob_r);
+    rec->size = len;
+    rec->header_size = root->header_size > UINT32_MAX ? UINT32_MAX : (uint32_t)root->header_size;
+    rec->sentdate = 0;
     if (root->envelope != NULL && root->envelope->date != NULL) {
         time_t t;
         int tz;
         if (mime_date_parse(root->envelope->date, &t, &tz) == 0)
-            s->sentdate = (int64_t)t;
+            rec->sentdate = (int64_t)t;
     }
     pool_destroy(&pool);
-    if (map != NULL)
-        munmap(map, (size_t)s->size);
-    if (s->blob.len > CACHE_BLOB_MAX) {
-        s->failed = true;
+    if (blob_r->len > CACHE_BLOB_MAX)
         return mb_fail(error_r, STORE_ERR_LIMIT, "message structure too large to cache");
-    }
-    s->finished = true;
     return 0;
+}
+
+void mb_sha1(const void *data, size_t len, uint8_t out[20])
+{
+    unsigned int mdlen = 0;
+
+    if (EVP_Digest(data, len, out, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+        log_fatal("SHA-1 failed");
 }
 
 int stage_from_data(struct store *store, const char *partition, const void *data, size_t len,

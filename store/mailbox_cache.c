@@ -93,16 +93,15 @@ int mb_cache_open(struct mailbox *mb, const char **error_r)
     return 0;
 }
 
-int mb_cache_append(struct mailbox *mb, uint32_t uid, const void *blob, size_t len,
-                    uint64_t *offset_r, const char **error_r)
+int mb_cache_write_entry(int fd, uint64_t offset, uint32_t uid, const void *blob, size_t len,
+                         uint64_t *next_r, const char **error_r)
 {
     unsigned char eh[CACHE_ENTRY_HEADER];
     static const unsigned char zeros[8];
     struct buf b = BUF_INIT;
 
     if (len > CACHE_BLOB_MAX)
-        return mb_fail(error_r, STORE_ERR_LIMIT, "%s: cache entry of UID %u too large",
-                       mb->name, uid);
+        return mb_fail(error_r, STORE_ERR_LIMIT, "cache entry of UID %u too large", uid);
     mb_put32(eh, (uint32_t)len);
     mb_put32(eh + 4, uid);
     uint32_t crc = mb_crc32(eh + 4, 4);
@@ -112,13 +111,24 @@ int mb_cache_append(struct mailbox *mb, uint32_t uid, const void *blob, size_t l
     buf_append(&b, blob, len);
     size_t pad = (8 - b.len % 8) % 8;
     buf_append(&b, zeros, pad);
-    uint64_t off = mb->cache_next;
-    if (mb_pwrite_all(mb->cache_fd, b.data, b.len, off) < 0) {
+    if (mb_pwrite_all(fd, b.data, b.len, offset) < 0) {
         buf_free(&b);
-        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: write cache", mb->name);
+        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "write cache entry of UID %u", uid);
     }
-    mb->cache_next = off + b.len;
+    *next_r = offset + b.len;
     buf_free(&b);
+    return 0;
+}
+
+int mb_cache_append(struct mailbox *mb, uint32_t uid, const void *blob, size_t len,
+                    uint64_t *offset_r, const char **error_r)
+{
+    const char *err = NULL;
+    uint64_t off = mb->cache_next;
+    int r = mb_cache_write_entry(mb->cache_fd, off, uid, blob, len, &mb->cache_next, &err);
+
+    if (r < 0)
+        return mb_fail(error_r, r, "%s: %s", mb->name, err);
     *offset_r = off;
     return 0;
 }

@@ -409,6 +409,10 @@ static int mb_deluser_txn_fn(struct kv_txn *txn, void *vctx, const char **error_
         return r;
     if ((r = subs_delete_user(ctx->store, txn, ctx->userid, error_r)) < 0)
         return r;
+    /* private values on other users' mailboxes and on the server (those
+     * on the user's own mailboxes went with the mailboxes) */
+    if ((r = annotate_delete_user(ctx->store, txn, ctx->userid, error_r)) < 0)
+        return r;
     r = quota_foreach(ctx->store, txn, ctx->inbox, mb_collect_root, &roots, error_r);
     for (size_t i = 0; r >= 0 && i < roots.n; i++)
         r = quota_delete(ctx->store, txn, roots.v[i], error_r);

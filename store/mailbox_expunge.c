@@ -35,8 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_TMP_FILE "roost.index.NEW"
-
 int mb_expunge_uids(struct mailbox *mb, const uint32_t *uids, unsigned n, uint64_t *bytes_r,
                     uint32_t *messages_r, const char **error_r)
 {
@@ -192,8 +190,8 @@ static void mb_sweep(struct mailbox *mb)
             drop = idx >= mb->hdr.num_records || mb_record_uid(mb, idx) != uid;
         } else if (str_has_prefix(de->d_name, MB_CACHE_PREFIX)) {
             drop = strcmp(de->d_name, current) != 0;
-        } else if (strcmp(de->d_name, "roost.header.NEW") == 0 ||
-                   strcmp(de->d_name, INDEX_TMP_FILE) == 0) {
+        } else if (strcmp(de->d_name, MB_HEADER_TMP_FILE) == 0 ||
+                   strcmp(de->d_name, MB_INDEX_TMP_FILE) == 0) {
             drop = true;
         }
         if (drop && unlinkat(mb->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
@@ -252,27 +250,11 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
         if ((r = mb_cache_create(mb->dirfd, nh.cache_generation, &newcache, error_r)) < 0)
             return r;
     }
-    int nfd = openat(mb->dirfd, INDEX_TMP_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (nfd < 0) {
-        r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: create %s", mb->name,
-                          INDEX_TMP_FILE);
+    struct mb_index_writer w;
+    if ((r = mb_index_writer_begin(&w, mb->dirfd, MB_INDEX_TMP_FILE, error_r)) < 0)
         goto fail_cache;
-    }
-    {
-        /* nobody knows the new file yet; lock it before it gets its name */
-        struct flock fl;
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        if (fcntl(nfd, F_OFD_SETLK, &fl) < 0) {
-            r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: lock new index", mb->name);
-            goto fail_index;
-        }
-    }
 
     struct buf blob = BUF_INIT;
-    unsigned char chunk[64 * INDEX_RECORD_SIZE];
-    unsigned inchunk = 0;
     for (uint32_t i = 0; i < mb->hdr.num_records; i++) {
         struct mailbox_record rec;
         if ((r = mb_record_read(mb, i, &rec, error_r)) < 0)
@@ -290,41 +272,20 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
         }
         if (compact) {
             const char *err = NULL;
-            if ((r = mb_cache_read_fd(mb->cache_fd, &rec, &blob, &err)) < 0) {
+            uint64_t off = newcache_next;
+            if ((r = mb_cache_read_fd(mb->cache_fd, &rec, &blob, &err)) < 0 ||
+                (r = mb_cache_write_entry(newcache, off, rec.uid, blob.data, blob.len,
+                                          &newcache_next, &err)) < 0) {
                 r = mb_fail(error_r, r, "%s: %s", mb->name, err);
                 break;
             }
-            mb->cache_next = newcache_next;
-            int cfd = mb->cache_fd;
-            mb->cache_fd = newcache;
-            r = mb_cache_append(mb, rec.uid, blob.data, blob.len, &rec.cache_offset, error_r);
-            mb->cache_fd = cfd;
-            newcache_next = mb->cache_next;
-            if (r < 0)
-                break;
+            rec.cache_offset = off;
         }
-        mb_record_encode(&rec, chunk + (size_t)inchunk * INDEX_RECORD_SIZE);
-        inchunk++;
+        if ((r = mb_index_writer_add(&w, &rec, error_r)) < 0)
+            break;
         nh.num_records++;
-        if (inchunk == 64) {
-            uint64_t off = INDEX_HEADER_SIZE + (uint64_t)(nh.num_records - inchunk) *
-                                                   INDEX_RECORD_SIZE;
-            if (mb_pwrite_all(nfd, chunk, sizeof(chunk), off) < 0) {
-                r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: write new index",
-                                  mb->name);
-                break;
-            }
-            inchunk = 0;
-        }
     }
     buf_free(&blob);
-    if (r == 0 && inchunk > 0) {
-        uint64_t off = INDEX_HEADER_SIZE + (uint64_t)(nh.num_records - inchunk) *
-                                               INDEX_RECORD_SIZE;
-        if (mb_pwrite_all(nfd, chunk, (size_t)inchunk * INDEX_RECORD_SIZE, off) < 0)
-            r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: write new index", mb->name);
-    }
-    mb->cache_next = mb->hdr.cache_used;
     if (r < 0)
         goto fail_index;
     if (compact) {
@@ -334,16 +295,10 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
             goto fail_index;
         }
     }
-    {
-        unsigned char raw[INDEX_HEADER_SIZE];
-        mb_index_header_encode(&nh, raw);
-        if (mb_pwrite_all(nfd, raw, sizeof(raw), 0) < 0 || fdatasync(nfd) < 0) {
-            r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: write new index", mb->name);
-            goto fail_index;
-        }
-    }
+    if ((r = mb_index_writer_finish(&w, &nh, error_r)) < 0)
+        goto fail_index;
     /* the commit */
-    if (renameat(mb->dirfd, INDEX_TMP_FILE, mb->dirfd, MB_INDEX_FILE) < 0) {
+    if (renameat(mb->dirfd, MB_INDEX_TMP_FILE, mb->dirfd, MB_INDEX_FILE) < 0) {
         r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "%s: rename new index", mb->name);
         goto fail_index;
     }
@@ -355,7 +310,7 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
 
     /* switch the handle to the new index (its lock is already ours) */
     struct stat st;
-    if (fstat(nfd, &st) < 0)
+    if (fstat(w.fd, &st) < 0)
         memset(&st, 0, sizeof(st));
     {
         struct flock fl;
@@ -366,7 +321,7 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
     }
     mb_index_unmap(mb);
     close(mb->index_fd);
-    mb->index_fd = nfd;
+    mb->index_fd = w.fd;
     mb->index_dev = st.st_dev;
     mb->index_ino = st.st_ino;
     mb->hdr = nh;
@@ -386,8 +341,7 @@ int mb_cleanup_locked(struct mailbox *mb, bool force, const char **error_r)
     return (int)drop;
 
 fail_index:
-    close(nfd);
-    unlinkat(mb->dirfd, INDEX_TMP_FILE, 0);
+    mb_index_writer_abort(&w);
 fail_cache:
     if (newcache >= 0) {
         char name[32];

@@ -29,8 +29,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER_TMP_FILE "roost.header.NEW"
-
 void mb_header_free(struct mb_header *h)
 {
     free(h->uniqueid);
@@ -210,23 +208,23 @@ int mb_header_write(int dirfd, const struct mb_header *h, const char **error_r)
     mb_put32(word, mb_crc32(b.data, b.len));
     buf_append(&b, word, 4);
 
-    int fd = openat(dirfd, HEADER_TMP_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int fd = openat(dirfd, MB_HEADER_TMP_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         buf_free(&b);
-        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "create %s", HEADER_TMP_FILE);
+        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "create %s", MB_HEADER_TMP_FILE);
     }
     if (mb_pwrite_all(fd, b.data, b.len, 0) < 0 || fdatasync(fd) < 0) {
-        r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "write %s", HEADER_TMP_FILE);
+        r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "write %s", MB_HEADER_TMP_FILE);
         close(fd);
-        unlinkat(dirfd, HEADER_TMP_FILE, 0);
+        unlinkat(dirfd, MB_HEADER_TMP_FILE, 0);
         buf_free(&b);
         return r;
     }
     close(fd);
     buf_free(&b);
-    if (renameat(dirfd, HEADER_TMP_FILE, dirfd, MB_HEADER_FILE) < 0) {
-        r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "rename %s", HEADER_TMP_FILE);
-        unlinkat(dirfd, HEADER_TMP_FILE, 0);
+    if (renameat(dirfd, MB_HEADER_TMP_FILE, dirfd, MB_HEADER_FILE) < 0) {
+        r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "rename %s", MB_HEADER_TMP_FILE);
+        unlinkat(dirfd, MB_HEADER_TMP_FILE, 0);
         return r;
     }
     return mb_fsync_dir(dirfd, error_r);

@@ -422,3 +422,76 @@ int mb_rec_batch_add(struct mailbox *mb, struct mb_rec_batch *b, uint32_t idx,
     b->recs[b->n++] = *rec;
     return 0;
 }
+
+int mb_index_writer_begin(struct mb_index_writer *w, int dirfd, const char *name,
+                          const char **error_r)
+{
+    struct flock fl;
+
+    memset(w, 0, sizeof(*w));
+    w->dirfd = dirfd;
+    w->name = name;
+    w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (w->fd < 0)
+        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "create %s", name);
+    /* nobody knows the new file yet: lock it before it gets its real name */
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(w->fd, F_OFD_SETLK, &fl) < 0) {
+        int r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "lock %s", name);
+        mb_index_writer_abort(w);
+        return r;
+    }
+    return 0;
+}
+
+static int mb_index_writer_flush(struct mb_index_writer *w, const char **error_r)
+{
+    if (w->inchunk == 0)
+        return 0;
+    uint64_t off = INDEX_HEADER_SIZE + (uint64_t)(w->count - w->inchunk) * INDEX_RECORD_SIZE;
+    if (mb_pwrite_all(w->fd, w->chunk, (size_t)w->inchunk * INDEX_RECORD_SIZE, off) < 0)
+        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "write %s", w->name);
+    w->inchunk = 0;
+    return 0;
+}
+
+int mb_index_writer_add(struct mb_index_writer *w, const struct mailbox_record *r,
+                        const char **error_r)
+{
+    if (w->count >= INDEX_MAX_RECORDS)
+        return mb_fail(error_r, STORE_ERR_LIMIT, "%s: too many records", w->name);
+    mb_record_encode(r, w->chunk + (size_t)w->inchunk * INDEX_RECORD_SIZE);
+    w->inchunk++;
+    w->count++;
+    if (w->inchunk == MB_INDEX_WRITER_CHUNK)
+        return mb_index_writer_flush(w, error_r);
+    return 0;
+}
+
+int mb_index_writer_finish(struct mb_index_writer *w, const struct index_header *h,
+                           const char **error_r)
+{
+    unsigned char raw[INDEX_HEADER_SIZE];
+    int r;
+
+    if (h->num_records != w->count)
+        log_panic("index writer %s: header names %u records, %u written", w->name,
+                  h->num_records, w->count);
+    if ((r = mb_index_writer_flush(w, error_r)) < 0)
+        return r;
+    mb_index_header_encode(h, raw);
+    if (mb_pwrite_all(w->fd, raw, sizeof(raw), 0) < 0 || fdatasync(w->fd) < 0)
+        return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "write %s", w->name);
+    return 0;
+}
+
+void mb_index_writer_abort(struct mb_index_writer *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlinkat(w->dirfd, w->name, 0);
+    }
+    w->fd = -1;
+}

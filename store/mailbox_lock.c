@@ -243,3 +243,27 @@ int mb_repair_counts(struct mailbox *mb, const char **error_r)
     mb_unlock(mb);
     return r;
 }
+
+int mb_lock_raw(int dirfd, int *fd_r, const char **error_r)
+{
+    *fd_r = -1;
+    for (int tries = 0; tries <= 100; tries++) {
+        struct stat st, cur;
+        int fd = openat(dirfd, MB_INDEX_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
+            return mb_fail_errno(error_r, STORE_ERR_INTERNAL, "open roost.index");
+        if (mb_ofd_lock(fd, F_WRLCK, true) < 0 || fstat(fd, &st) < 0) {
+            int r = mb_fail_errno(error_r, STORE_ERR_INTERNAL, "lock roost.index");
+            close(fd);
+            return r;
+        }
+        if (fstatat(dirfd, MB_INDEX_FILE, &cur, 0) == 0 && cur.st_ino == st.st_ino &&
+            cur.st_dev == st.st_dev) {
+            *fd_r = fd;
+            return 0;
+        }
+        /* replaced (or removed) while we waited: lock the current one */
+        close(fd);
+    }
+    return mb_fail(error_r, STORE_ERR_INTERNAL, "roost.index keeps being replaced");
+}

@@ -30,6 +30,8 @@ struct seqset;
 
 #define MB_HEADER_FILE "roost.header"
 #define MB_INDEX_FILE "roost.index"
+#define MB_INDEX_TMP_FILE "roost.index.NEW"
+#define MB_HEADER_TMP_FILE "roost.header.NEW"
 #define MB_CACHE_PREFIX "roost.cache."
 #define MB_STAGE_DIR "stage."
 #define MB_UIDVALIDITY_FILE "roost.uidvalidity"
@@ -222,12 +224,41 @@ int mb_index_create_file(int dirfd, const char *name, const struct index_header 
                          const struct mailbox_record *recs, uint32_t n, int *fd_r,
                          const char **error_r);
 
+/* A complete index file written record by record (cleanup, reconstruct):
+ * created under a temporary name (MB_INDEX_TMP_FILE) and locked exclusively
+ * before anybody can know it, records added in increasing UID order, the
+ * header written last and the file fdatasynced.  The caller then renames
+ * it over roost.index (the commit) and keeps w->fd, which holds the lock. */
+#define MB_INDEX_WRITER_CHUNK 64
+struct mb_index_writer {
+    int dirfd;
+    const char *name;
+    int fd;
+    uint32_t count;            /* records added so far */
+    unsigned inchunk;
+    unsigned char chunk[MB_INDEX_WRITER_CHUNK * INDEX_RECORD_SIZE];
+};
+int mb_index_writer_begin(struct mb_index_writer *w, int dirfd, const char *name,
+                          const char **error_r);
+int mb_index_writer_add(struct mb_index_writer *w, const struct mailbox_record *r,
+                        const char **error_r);
+/* Write the remaining records and h (h->num_records must be the number of
+ * records added), then fdatasync. */
+int mb_index_writer_finish(struct mb_index_writer *w, const struct index_header *h,
+                           const char **error_r);
+/* Close and remove the temporary file (after a failure); no-op when done. */
+void mb_index_writer_abort(struct mb_index_writer *w);
+
 /* ---- roost.cache.N (mailbox_cache.c) ---- */
 void mb_cache_name(uint32_t generation, char out[32]);
 /* Create an empty cache file (header only), fsynced; fd_r keeps it open. */
 int mb_cache_create(int dirfd, uint32_t generation, int *fd_r, const char **error_r);
 /* Open the cache of hdr.cache_generation if not open already. */
 int mb_cache_open(struct mailbox *mb, const char **error_r);
+/* Write one entry (header, blob, padding) at offset of the cache file fd;
+ * where the next entry goes into *next_r. */
+int mb_cache_write_entry(int fd, uint64_t offset, uint32_t uid, const void *blob, size_t len,
+                         uint64_t *next_r, const char **error_r);
 /* Writer: append an entry at mb->cache_next; offset into offset_r. */
 int mb_cache_append(struct mailbox *mb, uint32_t uid, const void *blob, size_t len,
                     uint64_t *offset_r, const char **error_r);
@@ -245,6 +276,12 @@ int mb_lock_many(struct mailbox **mbs, unsigned n, const char **error_r);
 /* Recount the header from the records (exclusive lock taken here; a
  * read-only handle only recounts for itself). */
 int mb_repair_counts(struct mailbox *mb, const char **error_r);
+/* Open roost.index of the mailbox directory dirfd (creating an empty one
+ * when it is missing) and take the exclusive OFD lock on it without reading
+ * it, following a replacement like mb_lock() does: for reconstruct, which
+ * must exclude every other user of a mailbox whose index may be damaged.
+ * *fd_r holds the lock until it is closed. */
+int mb_lock_raw(int dirfd, int *fd_r, const char **error_r);
 /* Cleanup check done at open (READWRITE). */
 int mb_cleanup_if_due(struct mailbox *mb, const char **error_r);
 /* Cleanup body, exclusive lock held. */
@@ -285,6 +322,17 @@ struct mb_append_group {
 /* Write every group's messages and commit each group (see the header
  * comment of mailbox_append.c for the order).  Groups fail independently. */
 void mb_append_commit(struct mb_append_group *groups, unsigned ngroups);
+
+/* ---- message contents (mailbox_append.c) ---- */
+/* Parse a message (the exact bytes of its file) into its cache blob
+ * (blob_r, replaced) and the record fields that depend only on the bytes:
+ * size, header_size, sentdate (the rest of *rec is zeroed; the GUID is
+ * not computed here).  STORE_ERR_LIMIT when the blob would exceed
+ * CACHE_BLOB_MAX.  Used by stage_finish() and reconstruct. */
+int mb_message_describe(const char *data, size_t len, struct buf *blob_r,
+                        struct mailbox_record *rec, const char **error_r);
+/* SHA-1 of data (the message GUID). */
+void mb_sha1(const void *data, size_t len, uint8_t out[20]);
 
 /* ---- stage (mailbox_append.c) ---- */
 int mb_stage_dirfd(const struct stage *stage);

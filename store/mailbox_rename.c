@@ -12,7 +12,8 @@
  *      like renamed mailboxes, moves usage between roots when a mailbox
  *      changes root (checking the new root unless told not to), renames
  *      subscriptions, and for a whole user moves the user's own
- *      subscriptions and ACL entries;
+ *      subscriptions, seen state and private annotations (everything
+ *      keyed by userid) and ACL entries;
  *   4. roost.header gets the new name; copies left on the old partition are
  *      marked deleted and removed.
  * If the transaction fails, the file moves of step 2 are undone.  A crash
@@ -25,12 +26,14 @@
 #include "mailbox_private.h"
 
 #include "acl.h"
+#include "annotate.h"
 #include "kv.h"
 #include "log.h"
 #include "mboxlist.h"
 #include "mboxname.h"
 #include "pool.h"
 #include "quota.h"
+#include "seen.h"
 #include "seqset.h"
 #include "store.h"
 #include "str.h"
@@ -221,22 +224,6 @@ static void mb_roots_free(struct mb_roots *r)
     r->n = r->alloc = 0;
 }
 
-struct mb_subs_list {
-    char **v;
-    size_t n, alloc;
-};
-
-static int mb_subs_cb(const char *name, void *vctx)
-{
-    struct mb_subs_list *l = vctx;
-    if (l->n == l->alloc) {
-        l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
-        l->v = xreallocarray(l->v, l->alloc, sizeof(char *));
-    }
-    l->v[l->n++] = xstrdup(name);
-    return 0;
-}
-
 static bool mb_str_eq(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)
@@ -262,7 +249,6 @@ static int mb_rename_txn(struct kv_txn *txn, void *vctx, const char **error_r)
     struct mb_rename *rn = vctx;
     struct store *store = rn->store;
     struct mb_roots roots = { rn->old, rn->oldlen, NULL, 0, 0 };
-    struct mb_subs_list subs = { NULL, 0, 0 };
     int r = 0;
 
     rn->overquota = false;
@@ -352,27 +338,20 @@ static int mb_rename_txn(struct kv_txn *txn, void *vctx, const char **error_r)
 
     if (!rn->same_name && (r = subs_rename(store, txn, rn->old, rn->new, error_r)) < 0)
         goto out;
+    /* the user's own records, keyed by userid: subscriptions (their names
+     * were renamed just above), seen state on other users' mailboxes,
+     * private annotations */
     if (rn->user_rename) {
-        if ((r = subs_foreach(store, txn, rn->olduser, mb_subs_cb, &subs, error_r)) < 0)
-            goto out;
-        for (size_t i = 0; i < subs.n; i++) {
-            char *name = mb_under(subs.v[i], rn->old, rn->oldlen) ? mb_renamed(rn, subs.v[i])
-                                                                  : xstrdup(subs.v[i]);
-            r = subs_add(store, txn, rn->newuser, name, error_r);
-            free(name);
-            if (r < 0)
-                goto out;
-        }
-        if ((r = subs_delete_user(store, txn, rn->olduser, error_r)) < 0)
+        if ((r = subs_rename_user(store, txn, rn->olduser, rn->newuser, error_r)) < 0 ||
+            (r = seen_rename_user(store, txn, rn->olduser, rn->newuser, error_r)) < 0 ||
+            (r = annotate_rename_user(store, txn, rn->olduser, rn->newuser, error_r)) < 0)
             goto out;
     }
     r = 0;
 out:
     mb_roots_free(&roots);
-    for (size_t i = 0; i < subs.n; i++)
-        free(subs.v[i]);
-    free(subs.v);
-    return r;
+    /* a kv_transaction body returns 0, -1 or KV_DEADLOCK only (store.h) */
+    return r == 0 || r == KV_DEADLOCK ? r : -1;
 }
 
 /* ---- files ---- */

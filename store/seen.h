@@ -27,5 +27,12 @@ int seen_delete_user(struct store *store, struct kv_txn *txn, const char *userid
                      const char **error_r);
 int seen_delete_mailbox(struct store *store, struct kv_txn *txn, const char *uniqueid,
                         const char **error_r);
+/* A user renamed (user.a -> user.b): every entry of olduserid becomes
+ * newuserid's, replacing an entry newuserid had for the same mailbox
+ * (there should be none: the new user is new).  All or nothing, in txn or
+ * (txn NULL) one transaction of its own.  Same userid: nothing to do.
+ * 0 / -1 (bad userid, database) / KV_DEADLOCK. */
+int seen_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
+                     const char *newuserid, const char **error_r);
 
 #endif

@@ -8,7 +8,9 @@
  *
  *   A subscription names a mailbox by its internal name, which must be a
  *   valid name (mboxname_check) but need not exist.  subs_rename() walks
- *   every user's subscriptions (the whole database) in one transaction.
+ *   every user's subscriptions (the whole database) in one transaction;
+ *   subs_rename_user() reads one user's, then deletes them and writes them
+ *   under the new userid, in one transaction.
  */
 #include "subs.h"
 
@@ -252,5 +254,77 @@ int subs_rename(struct store *store, struct kv_txn *txn, const char *oldname, co
     ret = store_txn_run(store, txn, subs_rename_body, &rc, error_r);
     buf_free(&rc.keys);
     buf_free(&rc.newkeys);
+    return ret;
+}
+
+/* ---- renaming a user ---- */
+
+struct subs_rename_user_ctx {
+    struct store *store;
+    const struct buf *oldprefix, *newprefix;
+    struct buf keys;     /* (size_t length, bytes) of each key to move */
+};
+
+static int subs_rename_user_collect(const void *key, size_t keylen, const void *val,
+                                    size_t vallen, void *ctx)
+{
+    struct subs_rename_user_ctx *rc = ctx;
+
+    (void)val;
+    (void)vallen;
+    buf_append(&rc->keys, &keylen, sizeof(keylen));
+    buf_append(&rc->keys, key, keylen);
+    return 0;
+}
+
+static int subs_rename_user_body(struct kv_txn *txn, void *ctx, const char **error_r)
+{
+    struct subs_rename_user_ctx *rc = ctx;
+    struct kv_db *db = store_db(rc->store, "subs");
+    const char version = SUBS_VERSION;
+    struct buf newkey = BUF_INIT;
+    int ret;
+
+    buf_reset(&rc->keys);
+    ret = kv_foreach_prefix(db, txn, rc->oldprefix->data, rc->oldprefix->len,
+                            subs_rename_user_collect, rc, error_r);
+    for (size_t pos = 0; ret >= 0 && pos < rc->keys.len;) {
+        size_t keylen;
+        const char *key;
+        memcpy(&keylen, rc->keys.data + pos, sizeof(keylen));
+        key = rc->keys.data + pos + sizeof(keylen);
+        pos += sizeof(keylen) + keylen;
+
+        /* "olduser NUL name" -> "newuser NUL name" */
+        buf_reset(&newkey);
+        buf_append(&newkey, rc->newprefix->data, rc->newprefix->len);
+        buf_append(&newkey, key + rc->oldprefix->len, keylen - rc->oldprefix->len);
+        if (newkey.len > KV_KEY_MAX) {
+            *error_r = "subs: renamed key too long";
+            ret = -1;
+            break;
+        }
+        ret = kv_delete(db, txn, key, keylen, error_r);
+        if (ret >= 0)
+            ret = kv_put(db, txn, newkey.data, newkey.len, &version, 1, error_r);
+    }
+    buf_free(&newkey);
+    return ret < 0 ? ret : 0;
+}
+
+int subs_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
+                     const char *newuserid, const char **error_r)
+{
+    struct buf oldprefix = BUF_INIT, newprefix = BUF_INIT;
+    struct subs_rename_user_ctx rc = { store, &oldprefix, &newprefix, BUF_INIT };
+    int ret;
+
+    if ((ret = subs_key(olduserid, NULL, &oldprefix, error_r)) == 0 &&
+        (ret = subs_key(newuserid, NULL, &newprefix, error_r)) == 0 &&
+        strcmp(olduserid, newuserid) != 0)
+        ret = store_txn_run(store, txn, subs_rename_user_body, &rc, error_r);
+    buf_free(&oldprefix);
+    buf_free(&newprefix);
+    buf_free(&rc.keys);
     return ret;
 }

@@ -27,5 +27,12 @@ int subs_delete_user(struct store *store, struct kv_txn *txn, const char *userid
  * when a renamed name would be invalid (too long).  0 / -1 / KV_DEADLOCK. */
 int subs_rename(struct store *store, struct kv_txn *txn, const char *oldname, const char *newname,
                 const char **error_r);
+/* A user renamed (user.a -> user.b): every subscription of olduserid
+ * becomes newuserid's (added to any newuserid has); the names stay as they
+ * are (subs_rename() renames those).  All or nothing, in txn or (txn NULL)
+ * one transaction of its own.  Same userid: nothing to do.
+ * 0 / -1 (bad userid, database) / KV_DEADLOCK. */
+int subs_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
+                     const char *newuserid, const char **error_r);
 
 #endif

@@ -143,6 +143,37 @@ static void test_load_file_and_path(void **state)
     assert_string_equal(config_path_resolve(NULL), CONFIG_DEFAULT_PATH);
 }
 
+static void test_key_line(void **state)
+{
+    (void)state;
+    struct config *cfg;
+    const char *error;
+    const char *text =
+        "# comment\n"
+        "admins: a\n"
+        "\n"
+        "service-imap: cmd=\"imapd\" listen=\"127.0.0.1:1143\"\n"
+        "timeout: 40\n"
+        "no_such_key: 1\n"
+        "timeout: 45\n"
+        "servername: last line without newline";
+    assert_int_equal(config_parse("lines.conf", text, &cfg, &error), 0);
+    assert_int_equal(config_key_line(cfg, "admins"), 2);
+    assert_int_equal(config_key_line(cfg, "service-imap"), 4);
+    assert_int_equal(config_key_line(cfg, "timeout"), 7); /* the one that wins */
+    assert_int_equal(config_key_line(cfg, "no_such_key"), 6);
+    assert_int_equal(config_key_line(cfg, "servername"), 8);
+    /* Unset, a default only, or a prefix: 0. */
+    assert_int_equal(config_key_line(cfg, "configdirectory"), 0);
+    assert_int_equal(config_key_line(cfg, "service-pop3"), 0);
+    assert_int_equal(config_key_line(cfg, "service-"), 0);
+    config_free(&cfg);
+
+    assert_int_equal(config_parse("empty.conf", "", &cfg, &error), 0);
+    assert_int_equal(config_key_line(cfg, "admins"), 0);
+    config_free(&cfg);
+}
+
 static void test_key_table(void **state)
 {
     (void)state;
@@ -168,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_unknown_key_is_warning),
         cmocka_unit_test(test_load_file_and_path),
+        cmocka_unit_test(test_key_line),
         cmocka_unit_test(test_key_table),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -7,8 +7,10 @@
  * hammering the same record both get through, that a writer killed with
  * kill -9 loses no committed record once the environment is recovered,
  * that workers killed at random moments leave every transaction all or
- * nothing (after kv_env_check() and, when it asks, recovery), and that a
- * process killed while holding locks delays the others only briefly.
+ * nothing (after kv_env_check() and, when it asks, recovery), that a
+ * process killed while holding locks delays the others only briefly, and
+ * that on an environment that needs recovery every call fails at once and
+ * nothing blocks (closing used to hang on the dead process's mutex).
  * Children never use cmocka: they report through their exit status or a
  * pipe and leave with _exit(). */
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -963,6 +966,352 @@ static void test_dead_lock_holder(void **state)
     check_str(f->db, NULL, "held", "next");
 }
 
+/* ---- an environment that needs recovery ------------------------------ */
+
+/* Expect a kv call to fail with -1 and a "needs recovery" message in
+ * error. */
+static void check_needs_recovery(int ret, const char *error, const char *what)
+{
+    if (ret != -1 || error == NULL || strstr(error, "needs recovery") == NULL)
+        fail_msg("%s on an environment that needs recovery: %d (%s)", what,
+                 ret, error != NULL ? error : "no message");
+}
+#define EXPECT_NEEDS_RECOVERY(call)                                  \
+    do {                                                             \
+        error = NULL;                                                \
+        int ret_ = (call);                                           \
+        check_needs_recovery(ret_, error, #call);                    \
+    } while (0)
+
+/* Read one byte from fd within ms milliseconds: the byte, or -1 (timeout,
+ * end of file). */
+static int read_byte_within(int fd, unsigned ms)
+{
+    struct pollfd pfd = { fd, POLLIN, 0 };
+    unsigned char c;
+
+    if (poll(&pfd, 1, (int)ms) != 1 || read(fd, &c, 1) != 1)
+        return -1;
+    return c;
+}
+
+/* Another process with handles opened before the environment was marked
+ * as needing recovery: reports 'o' once open, waits for a byte on go_fd,
+ * then expects to learn it at once (exit 0) or exits with a code. */
+static _Noreturn void bystander_main(const char *dir, int go_fd,
+                                     int report_fd)
+{
+    struct kv_env *env;
+    struct kv_db *db;
+    struct buf b = BUF_INIT;
+    const char *error = NULL;
+    char c;
+
+    if (kv_env_open(dir, 0, &env, &error) < 0 ||
+        kv_db_open(env, "test.db", &db, &error) < 0)
+        _exit(2);
+    if (write(report_fd, "o", 1) != 1 || read(go_fd, &c, 1) != 1)
+        _exit(3);
+    if (!kv_env_needs_recovery(env))
+        _exit(4);
+    error = NULL;
+    if (kv_get(db, NULL, "kept", 4, &b, &error) != -1 || error == NULL ||
+        strstr(error, "needs recovery") == NULL)
+        _exit(5);
+    kv_db_close(&db);
+    kv_env_close(&env);
+    _exit(0);
+}
+
+/* Marked as needing recovery (what failchk does when a process died
+ * inside Berkeley DB): every call fails at once with a message saying so,
+ * in this process and in the others; transactions, databases and the
+ * environment close without blocking (and, under ASan, without a leak
+ * report); master's check agrees, a plain open refuses, and recovery
+ * brings back everything committed before. */
+static void test_needs_recovery(void **state)
+{
+    struct fixture *f = *state;
+    const char *error = NULL;
+    struct kv_db *db2 = NULL;
+    struct kv_txn *txn1, *txn2, *txn3;
+    struct buf b = BUF_INIT;
+    struct collect c;
+    struct timespec t0;
+    int go[2], report[2];
+
+    put_str(f->db, NULL, "kept", "committed");
+    assert_int_equal(kv_db_open(f->env, "other.db", &db2, &error), 0);
+    put_str(db2, NULL, "other", "committed");
+    assert_int_equal(kv_txn_begin(f->env, &txn1, &error), 0);
+    put_str(f->db, txn1, "lost1", "never committed");
+    assert_int_equal(kv_txn_begin(f->env, &txn2, &error), 0);
+    put_str(db2, txn2, "lost2", "never committed");
+
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(report), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(report[0]);
+        bystander_main(f->dir, go[0], report[1]);
+    }
+    close(go[0]);
+    close(report[1]);
+    assert_int_equal(read_byte_within(report[0], 5000), 'o');
+    close(report[0]);
+
+    assert_false(kv_env_needs_recovery(f->env));
+    kv_env_set_needs_recovery(f->env);
+    /* With the default retry time, a call that retried would take 5 s. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_true(kv_env_needs_recovery(f->env));
+    EXPECT_NEEDS_RECOVERY(kv_get(f->db, NULL, "kept", 4, &b, &error));
+    assert_int_equal(b.len, 0);
+    EXPECT_NEEDS_RECOVERY(kv_get(f->db, txn1, "kept", 4, &b, &error));
+    EXPECT_NEEDS_RECOVERY(kv_get_for_update(db2, txn2, "other", 5, &b,
+                                            &error));
+    EXPECT_NEEDS_RECOVERY(kv_put(f->db, NULL, "k", 1, "v", 1, &error));
+    EXPECT_NEEDS_RECOVERY(kv_put(f->db, txn1, "k", 1, "v", 1, &error));
+    EXPECT_NEEDS_RECOVERY(kv_delete(f->db, NULL, "kept", 4, &error));
+    memset(&c, 0, sizeof(c));
+    EXPECT_NEEDS_RECOVERY(kv_foreach_prefix(f->db, NULL, NULL, 0,
+                                            collect_cb, &c, &error));
+    assert_int_equal(c.count, 0);
+    txn3 = NULL;
+    EXPECT_NEEDS_RECOVERY(kv_txn_begin(f->env, &txn3, &error));
+    assert_null(txn3);
+    struct body_ctx body = { f->db, 0, 0 };
+    EXPECT_NEEDS_RECOVERY(kv_transaction(f->env, body_write_then_maybe_fail,
+                                         &body, &error));
+    assert_int_equal(body.runs, 0);
+    struct kv_db *db3 = NULL;
+    EXPECT_NEEDS_RECOVERY(kv_db_open(f->env, "third.db", &db3, &error));
+    assert_null(db3);
+    EXPECT_NEEDS_RECOVERY(kv_env_checkpoint(f->env, &error));
+    EXPECT_NEEDS_RECOVERY(kv_env_failchk(f->env, &error));
+
+    /* Ending the handles: nothing committed, nothing waits. */
+    EXPECT_NEEDS_RECOVERY(kv_txn_commit(txn1, &error));
+    kv_txn_abort(txn2);
+    kv_db_close(&db2);
+    kv_db_close(&f->db);
+    kv_env_close(&f->env);
+    assert_null(db2);
+    assert_null(f->env);
+    if (elapsed(&t0) > 1.0)
+        fail_msg("calls on an environment that needs recovery took %.1f s",
+                 elapsed(&t0));
+
+    /* The other process learns it at its next call. */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    close(go[1]);
+    wait_exit0(pid);
+
+    /* Master's check agrees; a plain open refuses. */
+    error = NULL;
+    assert_int_equal(kv_env_check(f->dir, 3000, &error), -1);
+    assert_non_null(strstr(error, "recovery"));
+    error = NULL;
+    assert_int_equal(kv_env_open(f->dir, 0, &f->env, &error), -1);
+    assert_null(f->env);
+    assert_non_null(strstr(error, "needs recovery"));
+
+    /* Recovery: committed data is there, the rest is not, and it works. */
+    reopen(f, KV_ENV_RECOVER);
+    assert_false(kv_env_needs_recovery(f->env));
+    check_str(f->db, NULL, "kept", "committed");
+    check_str(f->db, NULL, "lost1", NULL);
+    assert_int_equal(kv_db_open(f->env, "other.db", &db2, &error), 0);
+    check_str(db2, NULL, "other", "committed");
+    check_str(db2, NULL, "lost2", NULL);
+    kv_db_close(&db2);
+    put_str(f->db, NULL, "after", "recovery");
+    check_str(f->db, NULL, "after", "recovery");
+    buf_free(&b);
+}
+
+/* The probe of test_death_in_library: opens the environment (recovering
+ * it: nobody else uses it yet), reports 'o', waits for a byte on go_fd
+ * (a writer has just been killed), runs failchk.  Environment fine:
+ * reports 'n', closes, exits 0.  Needs recovery: reports 'r', then expects
+ * every kv call to fail with "needs recovery" (reports 'c', else exits
+ * with a code), closes its handles, reports 'd', exits 0.  The parent times
+ * each step: before the fix, closing hung forever in __log_flush on the
+ * mutex of the dead writer. */
+static _Noreturn void probe_main(const char *dir, int go_fd, int report_fd)
+{
+    struct kv_env *env;
+    struct kv_db *db;
+    struct kv_txn *txn = NULL;
+    struct buf b = BUF_INIT;
+    const char *error = NULL;
+    char c;
+
+    if (kv_env_open(dir, KV_ENV_RECOVER, &env, &error) < 0 ||
+        kv_db_open(env, "test.db", &db, &error) < 0) {
+        fprintf(stderr, "probe: %s\n", error);
+        _exit(2);
+    }
+    if (write(report_fd, "o", 1) != 1 || read(go_fd, &c, 1) != 1)
+        _exit(3);
+    if (kv_env_failchk(env, &error) == 0 && !kv_env_needs_recovery(env)) {
+        kv_db_close(&db);
+        kv_env_close(&env);
+        _exit(write(report_fd, "n", 1) == 1 ? 0 : 4);
+    }
+    if (write(report_fd, "r", 1) != 1 || !kv_env_needs_recovery(env))
+        _exit(5);
+#define PROBE_EXPECT(call, code)                                     \
+    do {                                                             \
+        error = NULL;                                                \
+        if ((call) != -1 || error == NULL ||                         \
+            strstr(error, "needs recovery") == NULL)                 \
+            _exit(code);                                             \
+    } while (0)
+    PROBE_EXPECT(kv_get(db, NULL, "r000000", 7, &b, &error), 10);
+    PROBE_EXPECT(kv_put(db, NULL, "probe", 5, "x", 1, &error), 11);
+    PROBE_EXPECT(kv_txn_begin(env, &txn, &error), 12);
+    PROBE_EXPECT(kv_env_checkpoint(env, &error), 13);
+#undef PROBE_EXPECT
+    if (write(report_fd, "c", 1) != 1)
+        _exit(6);
+    kv_db_close(&db);
+    kv_env_close(&env);
+    _exit(write(report_fd, "d", 1) == 1 ? 0 : 7);
+}
+
+static int count_any_cb(const void *key, size_t keylen, const void *val,
+                        size_t vallen, void *ctx)
+{
+    unsigned *n = ctx;
+
+    (void)key;
+    (void)keylen;
+    (void)val;
+    (void)vallen;
+    (*n)++;
+    return 0;
+}
+
+/* The real thing: a process holds its handles while a writer is killed
+ * at a random moment; when the writer died inside Berkeley DB (failchk
+ * says so; most kills land in a commit's fsync, holding the log's flush
+ * mutex), the process's kv calls fail at once and its closes return.
+ * Attempts repeat (about 40 ms each) until one hits that case, for at
+ * most a few seconds.  A failchk that hangs (the dead writer held a
+ * mutex failchk needs: master's kv_env_check() has a deadline for that)
+ * just starts another attempt. */
+static void test_death_in_library(void **state)
+{
+    struct fixture *f = *state;
+    const char *error = NULL;
+    struct timespec t0, ts;
+    unsigned attempts = 0, clean = 0, hung_failchk = 0;
+    bool hit = false;
+
+    kv_db_close(&f->db);
+    kv_env_close(&f->env);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    srand((unsigned)ts.tv_nsec ^ (unsigned)getpid());
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!hit && elapsed(&t0) < 5.0) {
+        int go[2], report[2], wfd[2];
+        uint32_t n = 0;
+
+        attempts++;
+        assert_int_equal(pipe(go), 0);
+        assert_int_equal(pipe(report), 0);
+        pid_t probe = fork();
+        assert_true(probe >= 0);
+        if (probe == 0) {
+            close(go[1]);
+            close(report[0]);
+            probe_main(f->dir, go[0], report[1]);
+        }
+        close(go[0]);
+        close(report[1]);
+        if (read_byte_within(report[0], 5000) != 'o')
+            fail_msg("attempt %u: the probe did not open the environment",
+                     attempts);
+
+        assert_int_equal(pipe(wfd), 0);
+        pid_t writer = fork();
+        assert_true(writer >= 0);
+        if (writer == 0) {
+            close(wfd[0]);
+            close(go[1]);
+            close(report[0]);
+            writer_main(f->dir, wfd[1]);
+        }
+        close(wfd[1]);
+        /* A few commits in, then at a random moment. */
+        uint32_t want = 2 + (uint32_t)(rand() % 10);
+        for (uint32_t i = 0; i < want; i++)
+            if (read(wfd[0], &n, sizeof(n)) != sizeof(n))
+                fail_msg("attempt %u: the writer stopped", attempts);
+        usleep((useconds_t)(rand() % 3000));
+        kill(writer, SIGKILL);
+        assert_int_equal(waitpid(writer, NULL, 0), writer);
+        close(wfd[0]);
+
+        assert_int_equal(write(go[1], "g", 1), 1);
+        close(go[1]);
+        int r = read_byte_within(report[0], 2000);
+        if (r == 'n') {
+            clean++;
+            close(report[0]);
+            wait_exit0(probe);
+            continue;
+        }
+        if (r != 'r') {
+            hung_failchk++;
+            kill(probe, SIGKILL);
+            assert_int_equal(waitpid(probe, NULL, 0), probe);
+            close(report[0]);
+            continue;
+        }
+        hit = true;
+        r = read_byte_within(report[0], 2000);
+        if (r != 'c') {
+            kill(probe, SIGKILL);
+            waitpid(probe, NULL, 0);
+            fail_msg("kv calls on an environment that needs recovery hung "
+                     "or did not say so (%d)", r);
+        }
+        r = read_byte_within(report[0], 2000);
+        if (r != 'd') {
+            kill(probe, SIGKILL);
+            waitpid(probe, NULL, 0);
+            fail_msg("closing the handles of an environment that needs "
+                     "recovery hung (%d)", r);
+        }
+        close(report[0]);
+        wait_exit0(probe);
+    }
+    if (!hit)
+        fprintf(stderr, "test_death_in_library: no kill landed inside "
+                "Berkeley DB in %u attempts (%u clean, %u failchk hung); "
+                "nothing checked\n", attempts, clean, hung_failchk);
+
+    /* As master: nobody uses it any more, recover; every writer
+     * transaction is all or nothing. */
+    if (kv_env_open(f->dir, KV_ENV_RECOVER, &f->env, &error) < 0)
+        fail_msg("recover: %s", error);
+    if (kv_db_open(f->env, "test.db", &f->db, &error) < 0)
+        fail_msg("kv_db_open: %s", error);
+    unsigned nr = 0, ns = 0;
+    assert_int_equal(kv_foreach_prefix(f->db, NULL, "r", 1, count_any_cb,
+                                       &nr, &error), 0);
+    assert_int_equal(kv_foreach_prefix(f->db, NULL, "s", 1, count_any_cb,
+                                       &ns, &error), 0);
+    assert_int_equal(nr, ns);
+    assert_true(nr > 0);
+    put_str(f->db, NULL, "after", "works");
+    check_str(f->db, NULL, "after", "works");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1331,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_starvation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_lock_holder, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_needs_recovery, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_death_in_library, setup,
                                         teardown),
     };
 

@@ -1,9 +1,10 @@
 /* test-mailbox-rename.c - unit tests of rename and delete
  * (store/mailbox_rename.c, store/mailbox_create.c): a hierarchy inside one
  * user (no file moves), across partitions, RFC 3501's INBOX rename, a whole
- * user (quota root, subscriptions, ACL, directories), usage moving between
- * quota roots (and a refused move undone), deleting a mailbox under open
- * handles, a damaged mailbox, and deleting a whole user. */
+ * user (quota root, subscriptions, seen state, private annotations, ACL,
+ * directories), usage moving between quota roots (and a refused move
+ * undone), deleting a mailbox under open handles, a damaged mailbox, and
+ * deleting a whole user (with its records on other users' mailboxes). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -234,6 +235,23 @@ static void test_rename_user(void **state)
     assert_int_equal(subs_add(t->store, NULL, "tom", "user.tom.A", &error), 0);
     assert_int_equal(subs_add(t->store, NULL, "tom", "shared.x", &error), 0);
     assert_int_equal(subs_add(t->store, NULL, "ann", "user.tom.A", &error), 0);
+    /* tom's records keyed by userid: seen state and a private annotation
+     * on ann's mailbox, a private server annotation; ann's seen state on
+     * tom's folder (keyed by its uniqueid, which the rename keeps) */
+    mbt_create(t, "user.ann");
+    struct mailbox *mb = mbt_open(t, "user.ann", false);
+    char annid[64], aid[64];
+    snprintf(annid, sizeof(annid), "%s", mailbox_uniqueid(mb));
+    mailbox_close(&mb);
+    mb = mbt_open(t, "user.tom.A", false);
+    snprintf(aid, sizeof(aid), "%s", mailbox_uniqueid(mb));
+    mailbox_close(&mb);
+    assert_int_equal(seen_set(t->store, NULL, "tom", annid, "1:2", &error), 0);
+    assert_int_equal(seen_set(t->store, NULL, "ann", aid, "1", &error), 0);
+    assert_int_equal(annotate_set(t->store, NULL, annid, "/private/comment", "tom", "t", 1,
+                                  &error),
+                     0);
+    assert_int_equal(annotate_set(t->store, NULL, "", "/private/motd", "tom", "s", 1, &error), 0);
     struct quota q0 = mbt_quota(t, "user.tom");
     assert_int_equal(q0.used_messages, 4);
 
@@ -245,7 +263,7 @@ static void test_rename_user(void **state)
     check_messages(t, "user.tim", 2);
     check_messages(t, "user.tim.A", 1);
     check_messages(t, "user.tim.Far", 1);
-    struct mailbox *mb = mbt_open(t, "user.tim", false);
+    mb = mbt_open(t, "user.tim", false);
     assert_string_equal(mailbox_acl(mb), "tim\tlrswipkxtea\t");
     snprintf(path, sizeof(path), "%s/user/tim/%s", t->part1, mailbox_uniqueid(mb));
     assert_string_equal(mailbox_path(mb), path);
@@ -267,6 +285,19 @@ static void test_rename_user(void **state)
     assert_true(subscribed(t, "tim", "shared.x"));
     assert_false(subscribed(t, "tom", "shared.x"));
     assert_true(subscribed(t, "ann", "user.tim.A"));
+    struct buf text = BUF_INIT;
+    assert_int_equal(seen_get(t->store, NULL, "tim", annid, &text, &error), 1);
+    assert_true(buf_equals_str(&text, "1:2"));
+    assert_int_equal(seen_get(t->store, NULL, "tom", annid, &text, &error), 0);
+    assert_int_equal(seen_get(t->store, NULL, "ann", aid, &text, &error), 1);
+    assert_int_equal(annotate_get(t->store, NULL, annid, "/private/comment", "tim", &text, &error),
+                     1);
+    assert_true(buf_equals_str(&text, "t"));
+    assert_int_equal(annotate_get(t->store, NULL, annid, "/private/comment", "tom", &text, &error),
+                     0);
+    assert_int_equal(annotate_get(t->store, NULL, "", "/private/motd", "tim", &text, &error), 1);
+    assert_int_equal(annotate_get(t->store, NULL, "", "/private/motd", "tom", &text, &error), 0);
+    buf_free(&text);
     /* delivery goes on */
     mb = mbt_open(t, "user.tim.A", true);
     mbt_append_n(mb, 1, 0);
@@ -382,6 +413,17 @@ static void test_delete_user(void **state)
     assert_int_equal(subs_add(t->store, NULL, "uma", "user.uma.Lists", &error), 0);
     assert_int_equal(annotate_set(t->store, NULL, listid, "/shared/comment", "", "hi", 2, &error),
                      0);
+    /* uma's private values on vic's mailbox and on the server; vic's and
+     * umax's stay */
+    assert_int_equal(annotate_set(t->store, NULL, vicid, "/private/comment", "uma", "u", 1,
+                                  &error),
+                     0);
+    assert_int_equal(annotate_set(t->store, NULL, "", "/private/motd", "uma", "u", 1, &error), 0);
+    assert_int_equal(annotate_set(t->store, NULL, vicid, "/private/comment", "vic", "v", 1,
+                                  &error),
+                     0);
+    assert_int_equal(annotate_set(t->store, NULL, "", "/private/motd", "umax", "x", 1, &error),
+                     0);
 
     assert_int_equal(mailbox_delete_user(t->store, "uma", &error), 0);
     assert_false(exists(t, "user.uma"));
@@ -397,6 +439,12 @@ static void test_delete_user(void **state)
     assert_false(subscribed(t, "uma", "user.uma.Lists"));
     assert_int_equal(annotate_get(t->store, NULL, listid, "/shared/comment", "", &text, &error),
                      0);
+    assert_int_equal(annotate_get(t->store, NULL, vicid, "/private/comment", "uma", &text, &error),
+                     0);
+    assert_int_equal(annotate_get(t->store, NULL, "", "/private/motd", "uma", &text, &error), 0);
+    assert_int_equal(annotate_get(t->store, NULL, vicid, "/private/comment", "vic", &text, &error),
+                     1);
+    assert_int_equal(annotate_get(t->store, NULL, "", "/private/motd", "umax", &text, &error), 1);
     snprintf(path, sizeof(path), "%s/user/uma", t->part1);
     assert_int_equal(access(path, F_OK), -1);
     snprintf(path, sizeof(path), "%s/user/uma", t->part2);

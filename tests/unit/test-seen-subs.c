@@ -3,7 +3,8 @@
  *                    duplicate-delivery records (store/duplicate.c) and
  *                    annotations (store/annotate.c).
  *
- * Round trips, refusals, damaged records, and above all that the NUL
+ * Round trips, refusals, damaged records, moving and deleting everything
+ * of one user (a renamed or deleted user), and above all that the NUL
  * separated keys keep one user's (or one mailbox's) records apart from
  * another's whose name it prefixes ("bob" and "bobby", "m1" and "m10"). */
 #include <stdarg.h>
@@ -161,6 +162,7 @@ static void test_seen(void **state)
 
 struct seen_txn_ctx {
     struct store *store;
+    const char *rename_to;   /* NULL: delete bob's entries instead */
 };
 
 static int seen_txn_body(struct kv_txn *txn, void *ctx, const char **error_r)
@@ -168,7 +170,11 @@ static int seen_txn_body(struct kv_txn *txn, void *ctx, const char **error_r)
     struct seen_txn_ctx *c = ctx;
     int ret;
 
-    if ((ret = seen_delete_user(c->store, txn, "bob", error_r)) < 0)
+    if (c->rename_to != NULL)
+        ret = seen_rename_user(c->store, txn, "bob", c->rename_to, error_r);
+    else
+        ret = seen_delete_user(c->store, txn, "bob", error_r);
+    if (ret < 0)
         return ret;
     if ((ret = seen_set(c->store, txn, "bob", "new", "9", error_r)) < 0)
         return ret;
@@ -179,7 +185,7 @@ static int seen_txn_body(struct kv_txn *txn, void *ctx, const char **error_r)
 static void test_seen_txn(void **state)
 {
     struct fixture *f = *state;
-    struct seen_txn_ctx c = { f->store };
+    struct seen_txn_ctx c = { f->store, NULL };
     const char *error;
 
     assert_int_equal(seen_set(f->store, NULL, "bob", "m1", "1", &error), 0);
@@ -187,6 +193,55 @@ static void test_seen_txn(void **state)
     /* Nothing of the aborted transaction stayed. */
     expect_seen(f, "bob", "m1", "1");
     expect_seen(f, "bob", "new", NULL);
+}
+
+/* A user renamed: bob's entries become carol's, nobody else's move
+ * ("bobby" and "bo" are other users), an entry carol had for the same
+ * mailbox is replaced, and an aborted transaction keeps everything. */
+static void test_seen_rename_user(void **state)
+{
+    struct fixture *f = *state;
+    struct seen_txn_ctx c = { f->store, NULL };
+    const char *error;
+    char longid[MBOXNAME_USERID_MAX + 2];
+
+    assert_int_equal(seen_set(f->store, NULL, "bob", "m1", "1:40", &error), 0);
+    assert_int_equal(seen_set(f->store, NULL, "bob", "m10", "", &error), 0);
+    assert_int_equal(seen_set(f->store, NULL, "bobby", "m1", "7", &error), 0);
+    assert_int_equal(seen_set(f->store, NULL, "bo", "m1", "8", &error), 0);
+    assert_int_equal(seen_set(f->store, NULL, "carol", "m1", "99", &error), 0);
+    assert_int_equal(seen_set(f->store, NULL, "carol", "m2", "3", &error), 0);
+
+    assert_int_equal(seen_rename_user(f->store, NULL, "bob", "carol", &error), 0);
+    expect_seen(f, "bob", "m1", NULL);
+    expect_seen(f, "bob", "m10", NULL);
+    expect_seen(f, "carol", "m1", "1:40");
+    expect_seen(f, "carol", "m10", "");
+    expect_seen(f, "carol", "m2", "3");
+    expect_seen(f, "bobby", "m1", "7");
+    expect_seen(f, "bo", "m1", "8");
+
+    /* Nothing to move, the same user: fine, nothing changes. */
+    assert_int_equal(seen_rename_user(f->store, NULL, "nobody", "bob", &error), 0);
+    expect_seen(f, "bob", "m1", NULL);
+    assert_int_equal(seen_rename_user(f->store, NULL, "carol", "carol", &error), 0);
+    expect_seen(f, "carol", "m1", "1:40");
+    /* Refusals. */
+    memset(longid, 'u', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_int_equal(seen_rename_user(f->store, NULL, "", "dan", &error), -1);
+    assert_int_equal(seen_rename_user(f->store, NULL, "carol", "", &error), -1);
+    assert_int_equal(seen_rename_user(f->store, NULL, NULL, "dan", &error), -1);
+    assert_int_equal(seen_rename_user(f->store, NULL, "carol", NULL, &error), -1);
+    assert_int_equal(seen_rename_user(f->store, NULL, "carol", longid, &error), -1);
+    expect_seen(f, "carol", "m1", "1:40");
+
+    /* Inside a transaction that aborts: nothing moved. */
+    assert_int_equal(seen_set(f->store, NULL, "bob", "m1", "1", &error), 0);
+    c.rename_to = "erin";
+    assert_int_equal(kv_transaction(store_kv(f->store), seen_txn_body, &c, &error), -1);
+    expect_seen(f, "bob", "m1", "1");
+    expect_seen(f, "erin", "m1", NULL);
 }
 
 /* ---- subscriptions ---- */
@@ -282,6 +337,34 @@ static void test_subs_rename(void **state)
     assert_int_equal(subs_rename(f->store, NULL, "shared.a.b", longname, &error), -1);
     assert_non_null(error);
     assert_string_equal(subs_of(f, "carol"), "shared.a.b;shared.a.b.b;");
+}
+
+
+/* A user renamed: bob's subscriptions join carol's, names unchanged;
+ * "bobby" keeps his. */
+static void test_subs_rename_user(void **state)
+{
+    struct fixture *f = *state;
+    const char *error;
+
+    assert_int_equal(subs_add(f->store, NULL, "bob", "user.bob", &error), 0);
+    assert_int_equal(subs_add(f->store, NULL, "bob", "shared.news", &error), 0);
+    assert_int_equal(subs_add(f->store, NULL, "bobby", "user.bobby", &error), 0);
+    assert_int_equal(subs_add(f->store, NULL, "carol", "shared.news", &error), 0);
+    assert_int_equal(subs_add(f->store, NULL, "carol", "shared.carol", &error), 0);
+
+    assert_int_equal(subs_rename_user(f->store, NULL, "bob", "carol", &error), 0);
+    assert_string_equal(subs_of(f, "bob"), "");
+    assert_string_equal(subs_of(f, "carol"), "shared.carol;shared.news;user.bob;");
+    assert_string_equal(subs_of(f, "bobby"), "user.bobby;");
+
+    assert_int_equal(subs_rename_user(f->store, NULL, "nobody", "bob", &error), 0);
+    assert_string_equal(subs_of(f, "bob"), "");
+    assert_int_equal(subs_rename_user(f->store, NULL, "carol", "carol", &error), 0);
+    assert_string_equal(subs_of(f, "carol"), "shared.carol;shared.news;user.bob;");
+    assert_int_equal(subs_rename_user(f->store, NULL, "carol", "", &error), -1);
+    assert_int_equal(subs_rename_user(f->store, NULL, NULL, "dan", &error), -1);
+    assert_string_equal(subs_of(f, "carol"), "shared.carol;shared.news;user.bob;");
 }
 
 /* ---- duplicate delivery ---- */
@@ -482,16 +565,103 @@ static void test_annotate(void **state)
     buf_free(&b);
 }
 
+
+/* Whether the raw key is in annotations.db. */
+static bool raw_exists(struct fixture *f, const char *db, const void *key, size_t keylen)
+{
+    struct buf b = BUF_INIT;
+    const char *error;
+    int ret = kv_get(store_db(f->store, db), NULL, key, keylen, &b, &error);
+
+    buf_free(&b);
+    if (ret < 0)
+        fail_msg("kv_get: %s", error);
+    return ret == 1;
+}
+
+/* A user's private values on every mailbox and on the server: renamed,
+ * then deleted; shared values, other users' ("bobby", "bo") and damaged
+ * keys are never touched. */
+static void test_annotate_user(void **state)
+{
+    struct fixture *f = *state;
+    const char *error;
+
+    static const struct {
+        const char *mbox, *entry, *user, *value;
+    } set[] = {
+        { "m1", "/private/comment", "bob", "b1" },
+        { "m10", "/private/comment", "bob", "b10" },
+        { "m10", "/private/vendor/x", "bob", "bx" },
+        { "", "/private/motd", "bob", "bs" },
+        { "m1", "/private/comment", "bobby", "by" },
+        { "m1", "/private/comment", "bo", "bo" },
+        { "m1", "/shared/comment", "", "shared" },
+        { "m10", "/private/vendor/x", "carol", "cx" },
+        { "m2", "/private/comment", "carol", "c2" },
+    };
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+        if (annotate_set(f->store, NULL, set[i].mbox, set[i].entry, set[i].user, set[i].value,
+                         strlen(set[i].value), &error) != 0)
+            fail_msg("annotate_set: %s", error);
+    }
+    /* Damaged keys that end in "bob" or "carol". */
+    put_raw(f, "annotations", "m3\0bob", 6, "\001x", 2);
+    put_raw(f, "annotations", "m3\0/a\0x\0bob", 11, "\001x", 2);
+    put_raw(f, "annotations", "m3\0/a\0x\0carol", 13, "\001x", 2);
+
+    assert_int_equal(annotate_rename_user(f->store, NULL, "bob", "carol", &error), 0);
+    assert_string_equal(annots_of(f, "m1", ""), "/private/comment[bo]=bo;"
+                                                "/private/comment[bobby]=by;"
+                                                "/private/comment[carol]=b1;"
+                                                "/shared/comment[]=shared;");
+    /* carol's own value for the same entry was replaced by bob's */
+    assert_string_equal(annots_of(f, "m10", ""), "/private/comment[carol]=b10;"
+                                                 "/private/vendor/x[carol]=bx;");
+    assert_string_equal(annots_of(f, "", ""), "/private/motd[carol]=bs;");
+    assert_string_equal(annots_of(f, "m2", ""), "/private/comment[carol]=c2;");
+    assert_true(raw_exists(f, "annotations", "m3\0bob", 6));
+    assert_true(raw_exists(f, "annotations", "m3\0/a\0x\0bob", 11));
+
+    /* Nothing to move, the same user, refusals. */
+    assert_int_equal(annotate_rename_user(f->store, NULL, "bob", "dan", &error), 0);
+    assert_int_equal(annotate_rename_user(f->store, NULL, "carol", "carol", &error), 0);
+    assert_int_equal(annotate_rename_user(f->store, NULL, "carol", "", &error), -1);
+    assert_int_equal(annotate_rename_user(f->store, NULL, "", "dan", &error), -1);
+    assert_int_equal(annotate_rename_user(f->store, NULL, NULL, "dan", &error), -1);
+    assert_string_equal(annots_of(f, "m2", ""), "/private/comment[carol]=c2;");
+
+    /* Delete: carol's values go everywhere, the rest stays. */
+    assert_int_equal(annotate_delete_user(f->store, NULL, "carol", &error), 0);
+    assert_string_equal(annots_of(f, "m1", ""), "/private/comment[bo]=bo;"
+                                                "/private/comment[bobby]=by;"
+                                                "/shared/comment[]=shared;");
+    assert_string_equal(annots_of(f, "m10", ""), "");
+    assert_string_equal(annots_of(f, "m2", ""), "");
+    assert_string_equal(annots_of(f, "", ""), "");
+    assert_true(raw_exists(f, "annotations", "m3\0/a\0x\0carol", 13));
+    /* "" is nobody: the shared values are not a user's. */
+    assert_int_equal(annotate_delete_user(f->store, NULL, "", &error), -1);
+    assert_int_equal(annotate_delete_user(f->store, NULL, NULL, &error), -1);
+    assert_int_equal(annotate_delete_user(f->store, NULL, "nobody", &error), 0);
+    assert_string_equal(annots_of(f, "m1", ""), "/private/comment[bo]=bo;"
+                                                "/private/comment[bobby]=by;"
+                                                "/shared/comment[]=shared;");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seen_txn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seen_rename_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subs_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subs_rename_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_annotate_user, setup, teardown),
     };
     log_set_level(LOG_LEVEL_FATAL);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,2 @@
+PROGRAMS += master
+master_SRCS := $(wildcard master/*.c)
