@@ -10,12 +10,17 @@ them even when a test fails.  Later test files reuse these helpers:
     inst.port("imap")                 # ROOST_IMAP_PORT
     inst.stop()
 
+For tests/svc/testsvc.c (the small line service over lib/stream, lib/tls and
+lib/saslserver): add_testsvc(inst, name, args) before start(), LineClient
+(plain or TLS, with starttls()), tls_client_context(inst).
+
 Sanitizer reports (the test build uses ASan and UBSan) from any process of
 the instance are collected; stop() fails the test when there is one.
 """
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -179,3 +184,110 @@ class Instance:
         reports = sanitizer_reports(self.reports)
         if reports:
             raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
+
+
+# ---- tests/svc/testsvc.c under an instance's master (TLS, SASL, limits) ----
+
+def testsvc_path():
+    """The test service built next to the programs (ROOST_BUILD/tests/testsvc)."""
+    return (build_dir() / "tests" / "testsvc").resolve()
+
+
+def add_testsvc(inst, name="testsvc", args="", prefork=1):
+    """Add service-NAME running testsvc ARGS ("-s" for implicit TLS, "-t MS"
+    for the stream timeout) on a free port to inst's config, before
+    inst.start().  Returns the port."""
+    port = free_port()
+    cmd = f"{testsvc_path()} {args}".strip()
+    inst.add_config(f'service-{name}: cmd="{cmd}" listen="127.0.0.1:{port}" prefork={prefork}')
+    return port
+
+
+def tls_client_context(inst, min_version=None, max_version=None):
+    """A client ssl.SSLContext that trusts only inst's self-signed
+    certificate and checks the host name (pass server_hostname)."""
+    ctx = ssl.create_default_context(cafile=str(inst.dir / "tls" / "server.pem"))
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+class LineClient:
+    """A CRLF line client for testsvc, plain or TLS, with its own input
+    buffer (so that STARTTLS can check that nothing was read ahead)."""
+
+    def __init__(self, port, tls=None, server_hostname="localhost", timeout=10.0,
+                 host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = bytearray()
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            except Exception:
+                self.sock.close()
+                raise
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def line(self):
+        """The next line without CRLF, or None at EOF."""
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                out = bytes(self.buf[:i])
+                del self.buf[:i + 1]
+                return out.rstrip(b"\r").decode(errors="replace")
+            if not self._fill():
+                return None
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n" if isinstance(text, str) else text + b"\r\n")
+        return self.line()
+
+    def greeting(self):
+        g = self.line()
+        assert g is not None and g.startswith("* OK testsvc ready "), g
+        return int(g.split()[-1])
+
+    def eof(self):
+        """Wait (within the socket timeout) for the server to close; True
+        when it did with nothing more to read."""
+        try:
+            while True:
+                if self.buf:
+                    return False
+                if not self._fill():
+                    return True
+        except ConnectionResetError:
+            return True
+
+    def starttls(self, ctx, server_hostname="localhost"):
+        assert not self.buf, f"read ahead before TLS: {bytes(self.buf)!r}"
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        return self.sock
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
