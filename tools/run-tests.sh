@@ -20,6 +20,7 @@ export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0:${L
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 unit_pass=0 unit_fail=0 failed_units=()
+e2e_pass=0 e2e_fail=0 fuzz_pass=0 fuzz_fail=0
 if [ "$what" = all ] || [ "$what" = unit ]; then
     echo "== unit tests"
     for t in "$build"/tests/test-*; do
@@ -48,7 +49,9 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
     out=$(mktemp)
     (cd "$root" && ROOST_BUILD="$build" "$py" -m pytest -q -p no:cacheprovider tests/e2e 2>&1) | tee "$out"
     e2e_rc=${PIPESTATUS[0]}
-    e2e_summary=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$out" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+    e2e_summary=$(grep -E '(passed|failed|error|no tests ran)' "$out" | tail -1 | sed 's/=//g; s/^ *//; s/ *$//')
+    e2e_pass=$(echo "$e2e_summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+    e2e_fail=$(( $(echo "$e2e_summary" | grep -oE '[0-9]+ (failed|error)' | grep -oE '[0-9]+' | paste -sd+ - | sed 's/^$/0/') ))
     [ "$e2e_rc" -eq 5 ] && e2e_rc=0   # pytest: no tests collected
     rm -f "$out"
 fi
@@ -60,6 +63,8 @@ if [ -n "$fuzzbuild" ]; then
     "$root/tools/run-fuzz.sh" "$fuzzbuild" "${FUZZ_SECONDS:-20}" | tee "$fout"
     fuzz_rc=${PIPESTATUS[0]}
     fuzz_line=$(tail -1 "$fout")
+    fuzz_pass=$(echo "$fuzz_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+    fuzz_fail=$(echo "$fuzz_line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
     rm -f "$fout"
 fi
 
@@ -68,8 +73,12 @@ echo "== summary"
 echo "unit: $unit_pass passed, $unit_fail failed${failed_units:+ (${failed_units[*]})}"
 [ -n "$e2e_summary" ] && echo "end-to-end: $e2e_summary"
 [ -n "$fuzz_line" ] && echo "$fuzz_line"
+[ "$e2e_rc" -ne 0 ] && [ "${e2e_fail:-0}" -eq 0 ] && e2e_fail=1   # pytest died without counting
+total="$((unit_pass + ${e2e_pass:-0} + ${fuzz_pass:-0})) passed, $((unit_fail + ${e2e_fail:-0} + ${fuzz_fail:-0})) failed"
 if [ "$unit_fail" -ne 0 ] || [ "$e2e_rc" -ne 0 ] || [ "$fuzz_rc" -ne 0 ]; then
-    echo "RESULT: FAILED"
+    echo "make check: FAILED"
+    echo "RESULT: $total"
     exit 1
 fi
-echo "RESULT: all tests passed"
+echo "make check: all tests passed"
+echo "RESULT: $total"
