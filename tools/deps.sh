@@ -10,7 +10,7 @@ mode=${1:-test}
 
 build_pkgs=(gcc make pkg-config libssl-dev libsasl2-dev libsasl2-modules
             libsasl2-modules-db sasl2-bin libdb-dev libicu-dev zlib1g-dev)
-test_pkgs=(python3 python3-pytest libcmocka-dev)
+test_pkgs=(python3 python3-pytest libcmocka-dev clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
