@@ -71,6 +71,22 @@ const struct config_key config_keys[] = {
     /* Logging. */
     E("loglevel", "info", "debug info notice warning error", "Lowest level of log lines written."),
     S("syslog_facility", NULL, "Log to syslog with this facility (mail, local0 ...) instead of stderr."),
+
+    /* lmtpd */
+    E("lmtp_auth", "off", "off optional required",
+      "LMTP AUTH on TCP: 'off' (not offered; TCP is trusted like the unix socket), 'optional' (offered) or 'required' (before MAIL)."),
+    I("lmtp_timeout", "300", 1, 86400, "Seconds lmtpd waits for a command or message data before closing with 421."),
+    I("lmtp_max_recipients", "1000", 1, 100000, "Most recipients of one LMTP transaction; more get 452 4.5.3."),
+    B("lmtp_over_quota_perm_failure", "no", "Refuse over-quota recipients with 552 5.2.2 (permanent) instead of 452 4.2.2 (temporary)."),
+    B("lmtp_strict_quota", "no", "Refuse a message that would take a mailbox over quota; by default only a mailbox already at its limit refuses."),
+    B("lmtp_downcase_rcpt", "yes", "Lowercase the user part (up to '+') of LMTP recipient addresses."),
+    I("duplicatesuppression_period", "259200", 1, INT64_MAX,
+      "Seconds during which a Message-ID delivered to a mailbox is not stored there again (duplicatesuppression)."),
+    S("postuser", NULL, "User name whose +detail addresses deliver to the shared mailbox 'detail' (\"+detail\" always does)."),
+    S("autocreate_inbox_folders", NULL,
+      "Folders created with an autocreated INBOX, separated by vertical bars (as in Cyrus)."),
+    S("autocreate_acl", NULL,
+      "Extra ACL entries of autocreated folders, 'folder identifier rights' (for example: Lists anyone p), several separated by vertical bars."),
 };
 
 const unsigned config_keys_count = sizeof(config_keys) / sizeof(config_keys[0]);

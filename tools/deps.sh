@@ -10,7 +10,8 @@ mode=${1:-test}
 
 build_pkgs=(gcc make pkg-config libssl-dev libsasl2-dev libsasl2-modules
             libsasl2-modules-db sasl2-bin libdb-dev libicu-dev zlib1g-dev)
-test_pkgs=(python3 python3-pytest libcmocka-dev clang libclang-rt-14-dev)
+test_pkgs=(python3 python3-pytest libcmocka-dev clang libclang-rt-14-dev
+           postfix swaks cyrus-clients)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -29,6 +30,15 @@ done
 if [ "$(id -u)" -eq 0 ]; then
     echo "deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # postfix and cyrus-clients (its cyrus-common) are for the e2e tests,
+    # which run private instances: install them unconfigured and keep the
+    # packages from starting system daemons (port 25, 143 ...).
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     echo "deps: done"
