@@ -134,7 +134,12 @@ int kv_env_failchk(struct kv_env *env, const char **error_r);
 int kv_env_check(const char *dir, unsigned timeout_ms, const char **error_r);
 /* True once the environment has failed in a way only recovery fixes,
  * whether this process or another one found out (see "Needing recovery"
- * above).  Cheap, never blocks: a service may ask after every command. */
+ * above).  Cheap, and never blocks once the failure is known; but while
+ * a process that died holding Berkeley DB's transaction mutex has not yet
+ * been found out, this call can block like any other (reading the flag
+ * takes that mutex).  A service process may ask after every command (master
+ * kills and recovers it if it hangs); a process that must never hang uses
+ * kv_env_check() instead. */
 bool kv_env_needs_recovery(struct kv_env *env);
 /* Declare the environment broken, for every process that uses it: from now
  * on every kv call on it, in any process, fails with "needs recovery" until

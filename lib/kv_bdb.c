@@ -67,7 +67,8 @@
  *   the shared region (set_flags(DB_PANIC_ENVIRONMENT), which takes no
  *   mutex).  From then on every Berkeley DB call, in every process, fails
  *   at its entry with DB_RUNRECOVERY before touching any shared mutex, and
- *   kv.c does not even call in (bdb_env_needs_recovery() reads the flag).
+ *   kv.c does not even call in (bdb_env_needs_recovery() reads the flag;
+ *   see bdb_shared_panic() for the one case where reading it blocks).
  *   Ending handles then only frees our memory:
  *   - a database, cursor or transaction handle is not closed, committed or
  *     aborted at all (no log flush, no cache write-back, no lock release:
@@ -199,13 +200,25 @@ static int bdb_isalive(DB_ENV *dbenv, pid_t pid, db_threadid_t tid,
 }
 
 /* Whether Berkeley DB's panic flag is up in the shared region (raised by
- * this process or another).  Reads shared memory, takes no mutex. */
+ * this process or another).
+ *
+ * What DB_ENV->get_flags() does in 5.3 (read from the library's code):
+ * it reads the flag from the region first, without a mutex, and when it
+ * is up sets DB_PANIC_ENVIRONMENT in the result *and returns
+ * DB_RUNRECOVERY* (its entry check, which also sends DB_EVENT_PANIC), so
+ * the bit counts whatever it returns.  When the flag is not up, it goes
+ * on to take the transaction region's mutex (to report a hot backup in
+ * progress): if a process died holding that mutex and nobody has raised
+ * the flag yet, this blocks for good -- as would the next transaction
+ * anyway.  Only a check from another process with a deadline
+ * (kv_env_check()) finds that case out; a process that must not hang
+ * (master, a test playing master) never asks here after a crash. */
 static bool bdb_shared_panic(struct kv_env_impl *env)
 {
     u_int32_t flags = 0;
+    int ret = env->dbenv->get_flags(env->dbenv, &flags);
 
-    return env->dbenv->get_flags(env->dbenv, &flags) == 0 &&
-           (flags & DB_PANIC_ENVIRONMENT) != 0;
+    return (flags & DB_PANIC_ENVIRONMENT) != 0 || ret == DB_RUNRECOVERY;
 }
 
 /* The environment needs recovery: remember it and raise the shared flag,

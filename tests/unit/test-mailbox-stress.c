@@ -14,7 +14,15 @@
  * point to a missing file.
  *
  * Children open their own store after fork(), never call cmocka, and
- * report through their exit status and pipes; they leave with _exit(). */
+ * report through their exit status and pipes; they leave with _exit().
+ *
+ * A hang is a failure with a message, not a silent alarm: the parent waits
+ * for every child with a deadline, and the crash loop's runner writes the
+ * step it is in (round, what it waits for) into shared memory; a step that
+ * takes longer than STEP_DEADLINE_MS fails the test with that step and the
+ * state and kernel wait channel of every process of the runner's group
+ * (a writer blocked on a Berkeley DB mutex shows futex_wait...), then kills
+ * them all. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,12 +35,81 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #define WRITERS 4
 #define READERS 2
 #define PER_WRITER 30
+/* No step of either test comes near this (a round takes milliseconds, a
+ * recovery well under a second, even under ASan on a loaded machine). */
+#define STEP_DEADLINE_MS 30000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "S futex_wait_queue" say: the state and kernel wait channel of pid, for
+ * messages about a process that does not finish. */
+static void proc_describe(pid_t pid, char *out, size_t outlen)
+{
+    char path[64], stat[512] = "", wchan[64] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (fgets(stat, sizeof(stat), f) == NULL)
+            stat[0] = '\0';
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (fgets(wchan, sizeof(wchan), f) == NULL)
+            wchan[0] = '\0';
+        fclose(f);
+    }
+    /* the state is the field after the ")" that ends the command name */
+    const char *paren = strrchr(stat, ')');
+    snprintf(out, outlen, "state %c, waiting in %s",
+             paren != NULL && paren[1] == ' ' ? paren[2] : '?',
+             wchan[0] != '\0' ? wchan : "?");
+}
+
+/* Wait for pid until the monotonic clock reaches deadline: 0 with *status
+ * when it ended, -1 when it is still running (not reaped). */
+static int wait_until(pid_t pid, int *status, uint64_t deadline)
+{
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            fail_msg("waitpid %d: %s", (int)pid, strerror(errno));
+        if (now_ms() >= deadline)
+            return -1;
+        usleep(10 * 1000);
+    }
+}
+
+/* Something did not finish in time: say what every child is doing, then
+ * kill and reap them all. */
+static void kill_children(const pid_t *pids, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        char what[128];
+        int status;
+        if (waitpid(pids[i], &status, WNOHANG) != 0)
+            continue;
+        proc_describe(pids[i], what, sizeof(what));
+        fprintf(stderr, "  pid %d still running: %s\n", (int)pids[i], what);
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], &status, 0);
+    }
+}
 
 static int setup(void **state)
 {
@@ -202,23 +279,42 @@ static void test_concurrent_writers_and_readers(void **state)
         }
         close(pipes[w][1]);
     }
+    pid_t all[READERS + WRITERS];
+    memcpy(all, readers, sizeof(readers));
+    memcpy(all + READERS, writers, sizeof(writers));
+    uint64_t deadline = now_ms() + STEP_DEADLINE_MS;
     uint32_t done_upto[WRITERS];
     for (unsigned w = 0; w < WRITERS; w++) {
         int status;
-        assert_int_equal(waitpid(writers[w], &status, 0), writers[w]);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (wait_until(writers[w], &status, deadline) < 0) {
+            fprintf(stderr, "writer %u (pid %d) did not finish within %d s:\n", w,
+                    (int)writers[w], STEP_DEADLINE_MS / 1000);
+            kill_children(all, READERS + WRITERS);
+            fail_msg("writer %u hung", w);
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            kill_children(all, READERS + WRITERS);
             fail_msg("writer %u failed (status %d)", w, status);
+        }
         assert_int_equal(read(pipes[w][0], &done_upto[w], sizeof(uint32_t)),
                          (ssize_t)sizeof(uint32_t));
         close(pipes[w][0]);
     }
     FILE *f = fopen(stopfile, "w");
     fclose(f);
+    deadline = now_ms() + STEP_DEADLINE_MS;
     for (unsigned r = 0; r < READERS; r++) {
         int status;
-        assert_int_equal(waitpid(readers[r], &status, 0), readers[r]);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (wait_until(readers[r], &status, deadline) < 0) {
+            fprintf(stderr, "reader %u (pid %d) did not stop within %d s:\n", r,
+                    (int)readers[r], STEP_DEADLINE_MS / 1000);
+            kill_children(all, READERS + WRITERS);
+            fail_msg("reader %u hung", r);
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            kill_children(all, READERS + WRITERS);
             fail_msg("reader %u failed (status %d)", r, status);
+        }
     }
 
     /* every message once, UIDs 1..N, keywords all there, counts right */
@@ -347,14 +443,25 @@ static int crasher_main(struct mbt *t, unsigned round, int fd)
     }
 }
 
-/* The crash loop runs in a forked runner, which plays master: after
- * reaping each killed writer it runs failchk and, when the writer died
- * inside Berkeley DB's shared state, recovers the environment with a fresh
- * handle (a handle on an environment that needs recovery is abandoned,
- * never closed: closing it would wait on the dead writer's mutex).  The
- * mailbox files are what this test is about; the databases have their own
- * crash test in test-kv.  The runner reports failures on stderr and exits
- * non-zero; it leaves with _exit(). */
+/* The crash loop runs in a forked runner, which plays master
+ * (master/master_kv.c): after reaping each killed writer it asks
+ * kv_env_check() -- failchk in a forked process with a deadline -- and,
+ * when that says the environment needs recovery or hangs, recovers it.
+ *
+ * Never in the runner itself: a writer killed while holding one of
+ * Berkeley DB's shared-region mutexes (inside a commit, say) leaves every
+ * call that needs that mutex blocked for good, and until somebody raises
+ * the panic flag that includes failchk and even kv_env_needs_recovery()
+ * (DB_ENV->get_flags takes the transaction region's mutex).  The runner
+ * used to run kv_env_failchk() on its own handle and, about one run in six
+ * under load, sat in pthread_mutex_lock() until the alarm.  So after a
+ * failed check the runner's handles are abandoned untouched (it _exit()s,
+ * nothing is leaked to a leak checker), the environment is recovered --
+ * nobody else uses it then: the writer and the check's process are reaped
+ * -- and the store is opened again.  The mailbox files are what this test
+ * is about; the databases have their own crash test in test-kv.  The
+ * runner reports failures on stderr and exits non-zero; it leaves with
+ * _exit(). */
 #define RFAIL(...)                                                                            \
     do {                                                                                      \
         fprintf(stderr, "crash test: " __VA_ARGS__);                                          \
@@ -362,22 +469,55 @@ static int crasher_main(struct mbt *t, unsigned round, int fd)
         _exit(1);                                                                             \
     } while (0)
 
+/* The check's deadline.  A check takes 5-30 ms here (ASan, several runs at
+ * once); one that is still going after this is stuck on a mutex of the
+ * dead writer.  Shorter than master's (MASTER_KV_CHECK_TIMEOUT_MS): a
+ * check wrongly taken for hung only costs one more recovery. */
+#define CHECK_TIMEOUT_MS 1000
+
 struct crash_stats {
-    unsigned rounds, acked, alive, recoveries;
+    unsigned rounds, acked, alive, recoveries, hung_checks;
 };
 
-static void recover(struct mbt *t, struct store **store, struct crash_stats *st)
+/* What the runner is doing, in memory shared with the test process, which
+ * fails the test with it when one step takes over STEP_DEADLINE_MS. */
+struct crash_progress {
+    uint64_t since_ms;    /* when the step began (atomic) */
+    unsigned round;
+    char step[200];
+};
+static struct crash_progress *progress;
+
+__attribute__((format(printf, 2, 3)))
+static void step(unsigned round, const char *fmt, ...)
+{
+    va_list ap;
+    progress->round = round;
+    va_start(ap, fmt);
+    vsnprintf(progress->step, sizeof(progress->step), fmt, ap);
+    va_end(ap);
+    __atomic_store_n(&progress->since_ms, now_ms(), __ATOMIC_RELEASE);
+}
+
+static void recover(struct mbt *t, struct store **store, struct crash_stats *st,
+                    unsigned round)
 {
     const char *error = NULL;
     struct kv_env *env = NULL;
+    char why[160];
 
-    if (*store != NULL && kv_env_failchk(store_kv(*store), &error) == 0 &&
-        !kv_env_needs_recovery(store_kv(*store)))
+    step(round, "database check (kv_env_check, %d ms deadline)", CHECK_TIMEOUT_MS);
+    if (kv_env_check(t->configdir, CHECK_TIMEOUT_MS, &error) == 0)
         return;
+    if (strstr(error, "hung") != NULL)
+        st->hung_checks++;
+    snprintf(why, sizeof(why), "%s", error);
     *store = NULL;   /* abandoned, see above */
+    step(round, "database recovery (after: %s)", why);
     if (kv_env_open(t->configdir, KV_ENV_RECOVER, &env, &error) < 0)
-        RFAIL("recovery: %s", error);
+        RFAIL("round %u: recovery (after: %s): %s", round, why, error);
     kv_env_close(&env);
+    step(round, "opening the store after recovery");
     *store = child_store(t);
     st->recoveries++;
 }
@@ -455,9 +595,10 @@ static void verify_crash_state(struct store *store, struct acked *acked, unsigne
 
 static int runner_main(struct mbt *t, int statfd)
 {
+    step(0, "opening the store");
     struct store *store = child_store(t);
     struct acked *acked = calloc(MAX_ACKED, sizeof(*acked));
-    struct crash_stats st = { 0, 0, 0, 0 };
+    struct crash_stats st = { 0, 0, 0, 0, 0 };
     unsigned nacked = 0, retries = 0;
 
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -465,11 +606,13 @@ static int runner_main(struct mbt *t, int statfd)
         int p[2];
         if (pipe(p) < 0)
             RFAIL("pipe");
+        step(round, "starting a writer");
         pid_t pid = fork();
         if (pid < 0)
             RFAIL("fork");
         if (pid == 0) {
             close(p[0]);
+            close(statfd);
             _exit(crasher_main(t, round, p[1]));
         }
         close(p[1]);
@@ -477,10 +620,12 @@ static int runner_main(struct mbt *t, int statfd)
         bool started = true;
         if (round % 10 != 0) {
             char c;
+            step(round, "waiting for writer %d to open the mailbox", (int)pid);
             started = read(p[0], &c, 1) == 1;
         }
         if (started)
             usleep((useconds_t)(rand() % 12000));
+        step(round, "killing and reaping writer %d", (int)pid);
         kill(pid, SIGKILL);
         int status;
         if (waitpid(pid, &status, 0) != pid)
@@ -488,7 +633,7 @@ static int runner_main(struct mbt *t, int statfd)
         if (!started || (WIFEXITED(status) && WEXITSTATUS(status) == 2)) {
             /* it could not open the store: recover and run the round again */
             close(p[0]);
-            recover(t, &store, &st);
+            recover(t, &store, &st, round);
             if (++retries > 20)
                 RFAIL("writers keep failing to start");
             round--;
@@ -498,6 +643,7 @@ static int runner_main(struct mbt *t, int statfd)
             RFAIL("round %u: the writer exited by itself (status %d)", round, status);
 
         /* what it acknowledged */
+        step(round, "reading what writer %d acknowledged", (int)pid);
         FILE *f = fdopen(p[0], "r");
         char line[128];
         while (fgets(line, sizeof(line), f) != NULL) {
@@ -519,10 +665,12 @@ static int runner_main(struct mbt *t, int statfd)
             }
         }
         fclose(f);
-        recover(t, &store, &st);
+        recover(t, &store, &st, round);
+        step(round, "verifying the mailbox after the kill");
         verify_crash_state(store, acked, nacked, round % 10 == 9, round % 3 == 2);
         st.rounds++;
     }
+    step(CRASH_ROUNDS, "verifying the mailbox at the end");
     verify_crash_state(store, acked, nacked, true, true);
     st.acked = nacked;
     for (unsigned i = 0; i < nacked; i++)
@@ -530,6 +678,43 @@ static int runner_main(struct mbt *t, int statfd)
     if (write(statfd, &st, sizeof(st)) != (ssize_t)sizeof(st))
         RFAIL("report");
     return 0;
+}
+
+/* The runner (process group pgid) has been in one step for too long: say
+ * which, and what each process of the group is doing. */
+static void crash_hang_report(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+
+    fprintf(stderr, "crash test: round %u: no progress for %d s in step: %s\n",
+            progress->round, STEP_DEADLINE_MS / 1000, progress->step);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        char path[300], line[512], what[128];
+        FILE *f;
+        int pid = atoi(de->d_name);
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        bool got = fgets(line, sizeof(line), f) != NULL;
+        fclose(f);
+        /* after "pid (comm) ": state ppid pgrp */
+        const char *paren = got ? strrchr(line, ')') : NULL;
+        int ppid, pgrp;
+        char state;
+        if (paren == NULL || sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 ||
+            pgrp != (int)pgid)
+            continue;
+        proc_describe(pid, what, sizeof(what));
+        fprintf(stderr, "  pid %d%s (parent %d): %s\n", pid,
+                pid == (int)pgid ? " (runner)" : "", ppid, what);
+    }
+    if (d != NULL)
+        closedir(d);
+    fprintf(stderr, "  (futex_...: blocked on a mutex, most likely one of Berkeley DB's "
+                    "held by a killed writer; killing them all)\n");
 }
 
 static void test_kill_9(void **state)
@@ -543,18 +728,39 @@ static void test_kill_9(void **state)
     mbt_create(t, "user.crash");
     /* nobody but the runner and its writers uses the databases meanwhile */
     store_close(&t->store);
+    progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(progress != MAP_FAILED);
+    memset(progress, 0, sizeof(*progress));
+    progress->since_ms = now_ms();
+    snprintf(progress->step, sizeof(progress->step), "starting the runner");
     clock_gettime(CLOCK_MONOTONIC, &start);
     assert_int_equal(pipe(p), 0);
     pid_t runner = fork();
     assert_true(runner >= 0);
     if (runner == 0) {
+        /* its own process group, so that a hang kills it with its children */
+        setpgid(0, 0);
         close(p[0]);
         _exit(runner_main(t, p[1]));
     }
+    setpgid(runner, runner);   /* either of the two calls wins the race */
     close(p[1]);
     int status;
-    assert_int_equal(waitpid(runner, &status, 0), runner);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+    bool hung = false;
+    for (;;) {
+        uint64_t since = __atomic_load_n(&progress->since_ms, __ATOMIC_ACQUIRE);
+        if (wait_until(runner, &status, since + STEP_DEADLINE_MS) == 0)
+            break;
+        if (__atomic_load_n(&progress->since_ms, __ATOMIC_ACQUIRE) != since)
+            continue;   /* it moved on meanwhile */
+        hung = true;
+        crash_hang_report(runner);
+        kill(-runner, SIGKILL);
+        assert_int_equal(waitpid(runner, &status, 0), runner);
+        break;
+    }
+    bool ok = !hung && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
               read(p[0], &st, sizeof(st)) == (ssize_t)sizeof(st);
     close(p[0]);
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -565,12 +771,16 @@ static void test_kill_9(void **state)
         fail_msg("recovery: %s", error);
     kv_env_close(&env);
     mbt_open_store(t, 0);
+    if (hung)
+        fail_msg("the crash test hung in round %u: %s", progress->round, progress->step);
     if (!ok)
         fail_msg("the crash test failed (runner status %d)", status);
+    munmap(progress, sizeof(*progress));
+    progress = NULL;
     double secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
     print_message("kill -9: %u rounds, %u acknowledged messages (%u never expunged) in %.2f s"
-                  " (%u database recoveries)\n", st.rounds, st.acked, st.alive, secs,
-                  st.recoveries);
+                  " (%u database recoveries, %u after a check that hung)\n", st.rounds,
+                  st.acked, st.alive, secs, st.recoveries, st.hung_checks);
     assert_true(st.rounds >= CRASH_ROUNDS);
     /* and the mailbox is fine for a normal process too */
     struct mailbox *mb = mbt_open(t, "user.crash", true);
