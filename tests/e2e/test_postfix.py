@@ -121,7 +121,11 @@ class PrivatePostfix:
         shutil.chown(self.dir / "data", "postfix", "postfix")
         self.smtp_port = roost.free_port()
         self.maillog = self.dir / "maillog"
-        deliver = (inst.bin / "deliver").resolve()
+        # The pipe runs deliver as "nobody", who may not be able to reach the
+        # checkout (a clone under /root, say): run a copy from our 0755 dir.
+        deliver = base / "deliver"
+        shutil.copy2((inst.bin / "deliver").resolve(), deliver)
+        os.chmod(deliver, 0o755)
         (self.etc / "main.cf").write_text(MAIN_CF.format(
             pf=self.dir, socket=inst.info["ROOST_LMTP_SOCKET"], config=inst.config,
             asan=inst.env["ASAN_OPTIONS"], ubsan=inst.env["UBSAN_OPTIONS"]))
