@@ -18,62 +18,24 @@
 #include "mboxlist.h"
 #include "pool.h"
 #include "store.h"
+#include "test-store-fixture.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct fixture {
-    char dir[64];
-    struct config *config;
-    struct store *store;
-    struct pool *pool;
-};
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct buf text = BUF_INIT;
-    const char *error = NULL;
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test-mboxlist.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    buf_printf(&text,
-               "configdirectory: %s/config\npartition-default: %s/spool\n"
-               "partition-other: %s/other/deep/dir\n",
-               f->dir, f->dir, f->dir);
-    if (config_parse("test.conf", buf_cstr(&text), &f->config, &error) < 0)
-        fail_msg("config_parse: %s", error);
-    buf_free(&text);
-    if (store_open(f->config, STORE_OPEN_CREATE, &f->store, &error) < 0)
-        fail_msg("store_open: %s", error);
-    f->pool = pool_create("test", 0);
-    *state = f;
+    fixture_setup(state, "test-mboxlist", "other/deep/dir", NULL);
+    ((struct fixture *)*state)->pool = pool_create("test", 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    pool_destroy(&f->pool);
-    store_close(&f->store);
-    config_free(&f->config);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
+    return fixture_teardown(state);
 }
 
 static void make_entry(struct mboxlist_entry *e, const char *name, char uid[33])
