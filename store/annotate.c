@@ -268,74 +268,31 @@ int annotate_delete_user(struct store *store, struct kv_txn *txn, const char *us
                                  annotate_match_user, (void *)userid, NULL, error_r);
 }
 
-struct annotate_rename_ctx {
-    struct store *store;
-    const char *olduserid, *newuserid;
-    struct buf records;   /* (size_t keylen, key, size_t vallen, value) each */
-};
-
-static int annotate_rename_collect(const void *key, size_t keylen, const void *val,
-                                   size_t vallen, void *ctx)
+/* "id NUL entry NUL olduser" -> "id NUL entry NUL newuser"; ctx holds
+ * {olduserid, newuserid}. */
+static int annotate_rename_rekey(const void *key, size_t keylen, struct buf *newkey_r, void *ctx,
+                                 const char **error_r)
 {
-    struct annotate_rename_ctx *rc = ctx;
+    const char *const *users = ctx;
 
-    if (!annotate_key_is_user(key, keylen, rc->olduserid))
+    (void)error_r;
+    if (!annotate_key_is_user(key, keylen, users[0]))
         return 0;
-    buf_append(&rc->records, &keylen, sizeof(keylen));
-    buf_append(&rc->records, key, keylen);
-    buf_append(&rc->records, &vallen, sizeof(vallen));
-    buf_append(&rc->records, val, vallen);
-    return 0;
-}
-
-static int annotate_rename_body(struct kv_txn *txn, void *ctx, const char **error_r)
-{
-    struct annotate_rename_ctx *rc = ctx;
-    struct kv_db *db = store_db(rc->store, "annotations");
-    struct buf newkey = BUF_INIT;
-    int ret;
-
-    buf_reset(&rc->records);
-    ret = kv_foreach_prefix(db, txn, NULL, 0, annotate_rename_collect, rc, error_r);
-    for (size_t pos = 0; ret >= 0 && pos < rc->records.len;) {
-        size_t keylen, vallen;
-        const char *key, *val;
-        memcpy(&keylen, rc->records.data + pos, sizeof(keylen));
-        key = rc->records.data + pos + sizeof(keylen);
-        pos += sizeof(keylen) + keylen;
-        memcpy(&vallen, rc->records.data + pos, sizeof(vallen));
-        val = rc->records.data + pos + sizeof(vallen);
-        pos += sizeof(vallen) + vallen;
-
-        /* "id NUL entry NUL olduser" -> "id NUL entry NUL newuser" */
-        buf_reset(&newkey);
-        buf_append(&newkey, key, annotate_key_userid(key, keylen));
-        buf_append_str(&newkey, rc->newuserid);
-        if (newkey.len > KV_KEY_MAX) {
-            *error_r = "annotate: renamed key too long";
-            ret = -1;
-            break;
-        }
-        ret = kv_delete(db, txn, key, keylen, error_r);
-        if (ret >= 0)
-            ret = kv_put(db, txn, newkey.data, newkey.len, val, vallen, error_r);
-    }
-    buf_free(&newkey);
-    return ret < 0 ? ret : 0;
+    buf_append(newkey_r, key, annotate_key_userid(key, keylen));
+    buf_append_str(newkey_r, users[1]);
+    return 1;
 }
 
 int annotate_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
                          const char *newuserid, const char **error_r)
 {
-    struct annotate_rename_ctx rc = { store, olduserid, newuserid, BUF_INIT };
-    int ret;
+    const char *users[2] = { olduserid, newuserid };
 
     if (annotate_userid_check(olduserid, error_r) < 0 ||
         annotate_userid_check(newuserid, error_r) < 0)
         return -1;
     if (strcmp(olduserid, newuserid) == 0)
         return 0;
-    ret = store_txn_run(store, txn, annotate_rename_body, &rc, error_r);
-    buf_free(&rc.records);
-    return ret;
+    return store_rekey_matching(store, store_db(store, "annotations"), txn, NULL, 0,
+                                annotate_rename_rekey, (void *)users, error_r);
 }

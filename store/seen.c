@@ -179,73 +179,34 @@ int seen_delete_mailbox(struct store *store, struct kv_txn *txn, const char *uni
 /* ---- renaming a user ---- */
 
 struct seen_rename_ctx {
-    struct store *store;
     const struct buf *oldprefix, *newprefix;
-    struct buf records;   /* (size_t keylen, key, size_t vallen, value) each */
 };
 
-static int seen_rename_collect(const void *key, size_t keylen, const void *val, size_t vallen,
-                               void *ctx)
+/* "olduser NUL uniqueid" -> "newuser NUL uniqueid" */
+static int seen_rename_rekey(const void *key, size_t keylen, struct buf *newkey_r, void *ctx,
+                             const char **error_r)
 {
-    struct seen_rename_ctx *rc = ctx;
+    const struct seen_rename_ctx *rc = ctx;
 
-    buf_append(&rc->records, &keylen, sizeof(keylen));
-    buf_append(&rc->records, key, keylen);
-    buf_append(&rc->records, &vallen, sizeof(vallen));
-    buf_append(&rc->records, val, vallen);
-    return 0;
-}
-
-static int seen_rename_body(struct kv_txn *txn, void *ctx, const char **error_r)
-{
-    struct seen_rename_ctx *rc = ctx;
-    struct kv_db *db = store_db(rc->store, "seen");
-    struct buf newkey = BUF_INIT;
-    int ret;
-
-    buf_reset(&rc->records);
-    ret = kv_foreach_prefix(db, txn, rc->oldprefix->data, rc->oldprefix->len,
-                            seen_rename_collect, rc, error_r);
-    for (size_t pos = 0; ret >= 0 && pos < rc->records.len;) {
-        size_t keylen, vallen;
-        const char *key, *val;
-        memcpy(&keylen, rc->records.data + pos, sizeof(keylen));
-        key = rc->records.data + pos + sizeof(keylen);
-        pos += sizeof(keylen) + keylen;
-        memcpy(&vallen, rc->records.data + pos, sizeof(vallen));
-        val = rc->records.data + pos + sizeof(vallen);
-        pos += sizeof(vallen) + vallen;
-
-        /* "olduser NUL uniqueid" -> "newuser NUL uniqueid" */
-        buf_reset(&newkey);
-        buf_append(&newkey, rc->newprefix->data, rc->newprefix->len);
-        buf_append(&newkey, key + rc->oldprefix->len, keylen - rc->oldprefix->len);
-        if (newkey.len > KV_KEY_MAX) {
-            *error_r = "seen: renamed key too long";
-            ret = -1;
-            break;
-        }
-        ret = kv_delete(db, txn, key, keylen, error_r);
-        if (ret >= 0)
-            ret = kv_put(db, txn, newkey.data, newkey.len, val, vallen, error_r);
-    }
-    buf_free(&newkey);
-    return ret < 0 ? ret : 0;
+    (void)error_r;
+    buf_append(newkey_r, rc->newprefix->data, rc->newprefix->len);
+    buf_append(newkey_r, (const char *)key + rc->oldprefix->len, keylen - rc->oldprefix->len);
+    return 1;
 }
 
 int seen_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
                      const char *newuserid, const char **error_r)
 {
     struct buf oldprefix = BUF_INIT, newprefix = BUF_INIT;
-    struct seen_rename_ctx rc = { store, &oldprefix, &newprefix, BUF_INIT };
+    struct seen_rename_ctx rc = { &oldprefix, &newprefix };
     int ret;
 
     if ((ret = seen_key(olduserid, NULL, &oldprefix, error_r)) == 0 &&
         (ret = seen_key(newuserid, NULL, &newprefix, error_r)) == 0 &&
         strcmp(olduserid, newuserid) != 0)
-        ret = store_txn_run(store, txn, seen_rename_body, &rc, error_r);
+        ret = store_rekey_matching(store, store_db(store, "seen"), txn, oldprefix.data,
+                                   oldprefix.len, seen_rename_rekey, &rc, error_r);
     buf_free(&oldprefix);
     buf_free(&newprefix);
-    buf_free(&rc.records);
     return ret;
 }

@@ -388,3 +388,97 @@ int store_delete_matching(struct store *store, struct kv_db *db, struct kv_txn *
         *count_r = ret == 0 ? dc.count : 0;
     return ret;
 }
+
+/* ---- moving records to new keys ---- */
+
+struct store_rekey_ctx {
+    struct kv_db *db;
+    const void *prefix;
+    size_t prefixlen;
+    store_rekey_fn *rekey;
+    void *rekey_ctx;
+    /* (size_t keylen, key, size_t vallen, value, size_t newlen, newkey) each */
+    struct buf records;
+    struct buf newkey;
+    const char *error;    /* set when rekey failed */
+};
+
+static void store_rekey_append(struct buf *b, const void *data, size_t len)
+{
+    buf_append(b, &len, sizeof(len));
+    buf_append(b, data, len);
+}
+
+static const char *store_rekey_next(const struct buf *b, size_t *pos, size_t *len_r)
+{
+    memcpy(len_r, b->data + *pos, sizeof(*len_r));
+    const char *data = b->data + *pos + sizeof(*len_r);
+    *pos += sizeof(*len_r) + *len_r;
+    return data;
+}
+
+static int store_rekey_collect(const void *key, size_t keylen, const void *val, size_t vallen,
+                               void *ctx)
+{
+    struct store_rekey_ctx *rc = ctx;
+
+    buf_reset(&rc->newkey);
+    int r = rc->rekey(key, keylen, &rc->newkey, rc->rekey_ctx, &rc->error);
+    if (r < 0)
+        return 1;   /* stop; the body reports rc->error */
+    if (r == 0)
+        return 0;
+    if (rc->newkey.len == 0 || rc->newkey.len > KV_KEY_MAX) {
+        rc->error = store_error_fmt("%s: renamed key too long", kv_db_name(rc->db));
+        return 1;
+    }
+    store_rekey_append(&rc->records, key, keylen);
+    store_rekey_append(&rc->records, val, vallen);
+    store_rekey_append(&rc->records, rc->newkey.data, rc->newkey.len);
+    return 0;
+}
+
+static int store_rekey_body(struct kv_txn *txn, void *ctx, const char **error_r)
+{
+    struct store_rekey_ctx *rc = ctx;
+    size_t keylen, vallen, newlen;
+    int ret;
+
+    buf_reset(&rc->records);
+    rc->error = NULL;
+    ret = kv_foreach_prefix(rc->db, txn, rc->prefix, rc->prefixlen, store_rekey_collect, rc,
+                            error_r);
+    if (ret < 0)
+        return ret;
+    if (rc->error != NULL) {
+        *error_r = rc->error;
+        return -1;
+    }
+    for (size_t pos = 0; pos < rc->records.len;) {
+        const char *key = store_rekey_next(&rc->records, &pos, &keylen);
+        store_rekey_next(&rc->records, &pos, &vallen);
+        store_rekey_next(&rc->records, &pos, &newlen);
+        if ((ret = kv_delete(rc->db, txn, key, keylen, error_r)) < 0)
+            return ret;
+    }
+    for (size_t pos = 0; pos < rc->records.len;) {
+        store_rekey_next(&rc->records, &pos, &keylen);
+        const char *val = store_rekey_next(&rc->records, &pos, &vallen);
+        const char *newkey = store_rekey_next(&rc->records, &pos, &newlen);
+        if ((ret = kv_put(rc->db, txn, newkey, newlen, val, vallen, error_r)) < 0)
+            return ret;
+    }
+    return 0;
+}
+
+int store_rekey_matching(struct store *store, struct kv_db *db, struct kv_txn *txn,
+                         const void *prefix, size_t prefixlen, store_rekey_fn *rekey, void *ctx,
+                         const char **error_r)
+{
+    struct store_rekey_ctx rc = { db, prefix, prefixlen, rekey, ctx, BUF_INIT, BUF_INIT, NULL };
+    int ret = store_txn_run(store, txn, store_rekey_body, &rc, error_r);
+
+    buf_free(&rc.records);
+    buf_free(&rc.newkey);
+    return ret;
+}

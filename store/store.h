@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct buf;
 struct config;
 struct kv_env;
 struct kv_db;
@@ -87,6 +88,18 @@ typedef bool store_match_fn(const void *key, size_t keylen, const void *val, siz
 int store_delete_matching(struct store *store, struct kv_db *db, struct kv_txn *txn,
                           const void *prefix, size_t prefixlen, store_match_fn *match,
                           void *ctx, uint64_t *count_r, const char **error_r);
+/* Give the records of db whose key starts with prefix (prefixlen 0: every
+ * record) new keys, keeping their values: rekey appends a record's new key
+ * to newkey_r and returns 1, returns 0 to leave the record alone, or -1
+ * with *error_r set.  Every old key is deleted before any new one is
+ * written, so a new key may equal another record's old key (renaming "a"
+ * to "a.b" also moves the old "a.b").  In txn or, with txn NULL, one new
+ * transaction.  Returns 0, -1 or (with a txn) KV_DEADLOCK. */
+typedef int store_rekey_fn(const void *key, size_t keylen, struct buf *newkey_r, void *ctx,
+                           const char **error_r);
+int store_rekey_matching(struct store *store, struct kv_db *db, struct kv_txn *txn,
+                         const void *prefix, size_t prefixlen, store_rekey_fn *rekey, void *ctx,
+                         const char **error_r);
 /* Format a message into the store's static buffer and return it: valid
  * until the next store_error_fmt() (the arguments may point into it). */
 const char *store_error_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

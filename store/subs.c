@@ -152,21 +152,17 @@ int subs_delete_user(struct store *store, struct kv_txn *txn, const char *userid
 /* ---- rename ---- */
 
 struct subs_rename_ctx {
-    struct store *store;
     const char *oldname, *newname;
-    struct buf keys;     /* (size_t length, bytes) of each key to rename */
-    struct buf newkeys;  /* the same for the new keys */
 };
 
-static int subs_rename_collect(const void *key, size_t keylen, const void *val, size_t vallen,
-                               void *ctx)
+/* "user NUL oldname[.rest]" -> "user NUL newname[.rest]", for every user. */
+static int subs_rename_rekey(const void *key, size_t keylen, struct buf *newkey_r, void *ctx,
+                             const char **error_r)
 {
-    struct subs_rename_ctx *rc = ctx;
+    const struct subs_rename_ctx *rc = ctx;
     const char *nul = memchr(key, '\0', keylen);
     size_t oldlen = strlen(rc->oldname);
 
-    (void)val;
-    (void)vallen;
     if (nul == NULL)
         return 0;
     const char *name = nul + 1;
@@ -174,74 +170,23 @@ static int subs_rename_collect(const void *key, size_t keylen, const void *val, 
     if (len < oldlen || memcmp(name, rc->oldname, oldlen) != 0 ||
         (len > oldlen && name[oldlen] != '.'))
         return 0;
-    buf_append(&rc->keys, &keylen, sizeof(keylen));
-    buf_append(&rc->keys, key, keylen);
-    return 0;
-}
-
-static int subs_rename_body(struct kv_txn *txn, void *ctx, const char **error_r)
-{
-    struct subs_rename_ctx *rc = ctx;
-    struct kv_db *db = store_db(rc->store, "subs");
-    const char version = SUBS_VERSION;
-    size_t oldlen = strlen(rc->oldname);
-    int ret;
-
-    buf_reset(&rc->keys);
-    buf_reset(&rc->newkeys);
-    ret = kv_foreach_prefix(db, txn, NULL, 0, subs_rename_collect, rc, error_r);
-    if (ret < 0)
-        return ret;
-    /* First every new key (checked), then delete all the old ones and put
-     * all the new ones: renaming "a" to "a.b" must not delete the "a.b"
-     * that "a" just became. */
-    for (size_t pos = 0; pos < rc->keys.len;) {
-        size_t keylen, newlen;
-        const char *key;
-        memcpy(&keylen, rc->keys.data + pos, sizeof(keylen));
-        key = rc->keys.data + pos + sizeof(keylen);
-        pos += sizeof(keylen) + keylen;
-
-        size_t userlen = strlen(key);   /* the key holds a NUL after the userid */
-        const char *rest = key + userlen + 1 + oldlen;
-        size_t restlen = keylen - userlen - 1 - oldlen;
-        size_t start = rc->newkeys.len;
-        newlen = userlen + 1 + strlen(rc->newname) + restlen;
-        buf_append(&rc->newkeys, &newlen, sizeof(newlen));
-        buf_append(&rc->newkeys, key, userlen + 1);
-        buf_append_str(&rc->newkeys, rc->newname);
-        buf_append(&rc->newkeys, rest, restlen);
-        /* buf keeps a NUL after the data: the new name is a C string. */
-        const char *newname = rc->newkeys.data + start + sizeof(newlen) + userlen + 1;
-        if (mboxname_check(newname, error_r) < 0) {
-            *error_r = store_error_fmt("subs: renamed subscription %s: %s", newname, *error_r);
-            return -1;
-        }
+    size_t userlen = (size_t)(name - (const char *)key);   /* with its NUL */
+    buf_append(newkey_r, key, userlen);
+    buf_append_str(newkey_r, rc->newname);
+    buf_append(newkey_r, name + oldlen, len - oldlen);
+    /* buf keeps a NUL after the data: the new name is a C string. */
+    const char *newname = newkey_r->data + userlen;
+    if (mboxname_check(newname, error_r) < 0) {
+        *error_r = store_error_fmt("subs: renamed subscription %s: %s", newname, *error_r);
+        return -1;
     }
-    for (size_t pos = 0; pos < rc->keys.len;) {
-        size_t keylen;
-        memcpy(&keylen, rc->keys.data + pos, sizeof(keylen));
-        if ((ret = kv_delete(db, txn, rc->keys.data + pos + sizeof(keylen), keylen,
-                             error_r)) < 0)
-            return ret;
-        pos += sizeof(keylen) + keylen;
-    }
-    for (size_t pos = 0; pos < rc->newkeys.len;) {
-        size_t keylen;
-        memcpy(&keylen, rc->newkeys.data + pos, sizeof(keylen));
-        if ((ret = kv_put(db, txn, rc->newkeys.data + pos + sizeof(keylen), keylen, &version, 1,
-                          error_r)) < 0)
-            return ret;
-        pos += sizeof(keylen) + keylen;
-    }
-    return 0;
+    return 1;
 }
 
 int subs_rename(struct store *store, struct kv_txn *txn, const char *oldname, const char *newname,
                 const char **error_r)
 {
-    struct subs_rename_ctx rc = { store, oldname, newname, BUF_INIT, BUF_INIT };
-    int ret;
+    struct subs_rename_ctx rc = { oldname, newname };
 
     if (oldname == NULL || newname == NULL || mboxname_check(oldname, error_r) < 0 ||
         mboxname_check(newname, error_r) < 0) {
@@ -251,80 +196,41 @@ int subs_rename(struct store *store, struct kv_txn *txn, const char *oldname, co
     }
     if (strcmp(oldname, newname) == 0)
         return 0;
-    ret = store_txn_run(store, txn, subs_rename_body, &rc, error_r);
-    buf_free(&rc.keys);
-    buf_free(&rc.newkeys);
-    return ret;
+    return store_rekey_matching(store, store_db(store, "subs"), txn, NULL, 0, subs_rename_rekey,
+                                &rc, error_r);
 }
 
 /* ---- renaming a user ---- */
 
 struct subs_rename_user_ctx {
-    struct store *store;
     const struct buf *oldprefix, *newprefix;
-    struct buf keys;     /* (size_t length, bytes) of each key to move */
 };
 
-static int subs_rename_user_collect(const void *key, size_t keylen, const void *val,
-                                    size_t vallen, void *ctx)
+/* "olduser NUL name" -> "newuser NUL name" */
+static int subs_rename_user_rekey(const void *key, size_t keylen, struct buf *newkey_r,
+                                  void *ctx, const char **error_r)
 {
-    struct subs_rename_user_ctx *rc = ctx;
+    const struct subs_rename_user_ctx *rc = ctx;
 
-    (void)val;
-    (void)vallen;
-    buf_append(&rc->keys, &keylen, sizeof(keylen));
-    buf_append(&rc->keys, key, keylen);
-    return 0;
-}
-
-static int subs_rename_user_body(struct kv_txn *txn, void *ctx, const char **error_r)
-{
-    struct subs_rename_user_ctx *rc = ctx;
-    struct kv_db *db = store_db(rc->store, "subs");
-    const char version = SUBS_VERSION;
-    struct buf newkey = BUF_INIT;
-    int ret;
-
-    buf_reset(&rc->keys);
-    ret = kv_foreach_prefix(db, txn, rc->oldprefix->data, rc->oldprefix->len,
-                            subs_rename_user_collect, rc, error_r);
-    for (size_t pos = 0; ret >= 0 && pos < rc->keys.len;) {
-        size_t keylen;
-        const char *key;
-        memcpy(&keylen, rc->keys.data + pos, sizeof(keylen));
-        key = rc->keys.data + pos + sizeof(keylen);
-        pos += sizeof(keylen) + keylen;
-
-        /* "olduser NUL name" -> "newuser NUL name" */
-        buf_reset(&newkey);
-        buf_append(&newkey, rc->newprefix->data, rc->newprefix->len);
-        buf_append(&newkey, key + rc->oldprefix->len, keylen - rc->oldprefix->len);
-        if (newkey.len > KV_KEY_MAX) {
-            *error_r = "subs: renamed key too long";
-            ret = -1;
-            break;
-        }
-        ret = kv_delete(db, txn, key, keylen, error_r);
-        if (ret >= 0)
-            ret = kv_put(db, txn, newkey.data, newkey.len, &version, 1, error_r);
-    }
-    buf_free(&newkey);
-    return ret < 0 ? ret : 0;
+    (void)error_r;
+    buf_append(newkey_r, rc->newprefix->data, rc->newprefix->len);
+    buf_append(newkey_r, (const char *)key + rc->oldprefix->len, keylen - rc->oldprefix->len);
+    return 1;
 }
 
 int subs_rename_user(struct store *store, struct kv_txn *txn, const char *olduserid,
                      const char *newuserid, const char **error_r)
 {
     struct buf oldprefix = BUF_INIT, newprefix = BUF_INIT;
-    struct subs_rename_user_ctx rc = { store, &oldprefix, &newprefix, BUF_INIT };
+    struct subs_rename_user_ctx rc = { &oldprefix, &newprefix };
     int ret;
 
     if ((ret = subs_key(olduserid, NULL, &oldprefix, error_r)) == 0 &&
         (ret = subs_key(newuserid, NULL, &newprefix, error_r)) == 0 &&
         strcmp(olduserid, newuserid) != 0)
-        ret = store_txn_run(store, txn, subs_rename_user_body, &rc, error_r);
+        ret = store_rekey_matching(store, store_db(store, "subs"), txn, oldprefix.data,
+                                   oldprefix.len, subs_rename_user_rekey, &rc, error_r);
     buf_free(&oldprefix);
     buf_free(&newprefix);
-    buf_free(&rc.keys);
     return ret;
 }
