@@ -47,7 +47,7 @@ CMOCKA_LIBS := -lcmocka
 WARNFLAGS   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
                -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla
 CFLAGS_ALL  := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) $(SANFLAGS) \
-               -MMD -MP -Ilib -Istore $(PKG_CFLAGS) $(CFLAGS)
+               -MMD -MP -Ilib -Istore -Iimapd $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 LIBS_ALL    := $(PKG_LIBS) $(DB_LIBS) -lz -lcrypt
 
@@ -55,9 +55,12 @@ OBJ         := $(BUILD)/obj
 BIN         := $(BUILD)/bin
 LIBROOST    := $(BUILD)/lib/libroost.a
 LIBSTORE    := $(BUILD)/lib/libroost-store.a
+# imapd's modules as a library too, so unit tests and fuzzers can link them.
+LIBIMAPD    := $(BUILD)/lib/libroost-imapd.a
 
 LIB_SRCS    := $(wildcard lib/*.c)
 STORE_SRCS  := $(wildcard store/*.c)
+IMAPD_LIB_SRCS := $(filter-out imapd/imapd.c imapd/imap_stubs.c,$(wildcard imapd/*.c))
 
 # Programs: module.mk files append to PROGRAMS and set NAME_SRCS.
 # Single-file commands: every tools/*.c and store/tools/*.c is one program.
@@ -93,7 +96,12 @@ $(LIBSTORE): $(patsubst %.c,$(OBJ)/%.o,$(STORE_SRCS))
 	@mkdir -p $(@D)
 	$(Q)rm -f $@; ar rcs $@ $^
 
+$(LIBIMAPD): $(patsubst %.c,$(OBJ)/%.o,$(IMAPD_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@; ar rcs $@ $^
+
 LINK_LIBS = $(if $(STORE_SRCS),$(LIBSTORE)) $(LIBROOST)
+TEST_LIBS = $(if $(IMAPD_LIB_SRCS),$(LIBIMAPD)) $(LINK_LIBS)
 
 define program_template
 $(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS)) $$(LINK_LIBS)
@@ -112,10 +120,10 @@ endef
 $(foreach t,$(TOOL_SRCS),$(eval $(call tool_template,$(t))))
 
 # Unit tests: one binary per tests/unit/test-*.c, linked with cmocka.
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LINK_LIBS)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(TEST_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LINK_LIBS) $(LIBS_ALL) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIBS) $(LIBS_ALL) $(CMOCKA_LIBS)
 
 # The tiny service the foundation tests run under master.
 $(BUILD)/tests/testsvc: $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS)
@@ -127,10 +135,10 @@ $(BUILD)/tests/testsvc: $(patsubst %.c,$(OBJ)/%.o,$(TESTSVC_SRCS)) $(LINK_LIBS)
 # FUZZ_SECONDS each on the seed corpus tests/fuzz/corpus/NAME/.
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_SECONDS ?= 20
-$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(LINK_LIBS)
+$(BUILD)/fuzz/%: $(OBJ)/tests/fuzz/%.o $(TEST_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(SANFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(LIBS_ALL)
+	$(Q)$(CC) $(SANFLAGS) -fsanitize=fuzzer -o $@ $< $(TEST_LIBS) $(LIBS_ALL)
 
 fuzz-build: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 

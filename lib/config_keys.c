@@ -59,6 +59,9 @@ const struct config_key config_keys[] = {
     /* Limits and timeouts. */
     I("maxmessagesize", "0", 0, INT64_MAX, "Largest message accepted, in bytes (0 = no limit)."),
     I("timeout", "30", 1, 10080, "IMAP idle timeout in minutes (RFC 3501 asks for at least 30)."),
+    I("imap_preauth_timeout", "60", 1, 86400, "Seconds imapd waits for a command before login."),
+    I("imap_idle_timeout", "7200", 1, 604800,
+      "Seconds an IMAP session may stay in IDLE without a word from the client (clients re-issue IDLE every 29 minutes)."),
     I("poptimeout", "10", 1, 10080, "POP3 idle timeout in minutes."),
 
     /* Delivery. */

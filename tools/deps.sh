@@ -3,7 +3,7 @@
 # install what is missing with apt-get when running as root; otherwise print
 # the one apt-get line to run.  Called by `make run` and `make check`.
 #
-#   tools/deps.sh [build|test]
+#   tools/deps.sh [build|test|bench]
 set -euo pipefail
 
 mode=${1:-test}
@@ -11,10 +11,13 @@ mode=${1:-test}
 build_pkgs=(gcc make pkg-config libssl-dev libsasl2-dev libsasl2-modules
             libsasl2-modules-db sasl2-bin libdb-dev libicu-dev zlib1g-dev)
 test_pkgs=(python3 python3-pytest libcmocka-dev clang libclang-rt-14-dev
-           postfix swaks cyrus-clients)
+           postfix swaks cyrus-clients isync libmail-imapclient-perl)
+# make bench: the servers Roost is compared with.
+bench_pkgs=(cyrus-imapd dovecot-imapd)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$mode" = bench ] && pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
