@@ -6,6 +6,7 @@
 #   make run        install missing deps, build, create var/ and run master in
 #                   the foreground (Ctrl-C stops it)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      compare imapd with Debian's Cyrus and Dovecot (prints ratios)
 #   make docs       regenerate docs/config.md from the config key table
 #   make clean
 #
@@ -162,6 +163,16 @@ unit: tests-build
 
 e2e: tests-build
 	@tools/run-tests.sh $(BUILD) e2e
+
+# make bench: Roost's imapd against Debian's Cyrus and Dovecot on one
+# workload (tests/bench/imap_bench.py; BENCH_ARGS="--messages 2000" for a
+# quick run), then the LMTP throughput figures.
+BENCH_ARGS ?=
+bench:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory programs
+	@ROOST_BUILD=build /usr/bin/python3 tests/bench/imap_bench.py $(BENCH_ARGS)
+	@ROOST_BUILD=build ROOST_BENCH=1 /usr/bin/python3 -m pytest -q -s tests/e2e/test_lmtp.py -k bench
 
 run:
 	@tools/deps.sh build

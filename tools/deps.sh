@@ -12,8 +12,9 @@ build_pkgs=(gcc make pkg-config libssl-dev libsasl2-dev libsasl2-modules
             libsasl2-modules-db sasl2-bin libdb-dev libicu-dev zlib1g-dev)
 test_pkgs=(python3 python3-pytest libcmocka-dev clang libclang-rt-14-dev
            postfix swaks cyrus-clients isync libmail-imapclient-perl)
-# make bench: the servers Roost is compared with.
-bench_pkgs=(cyrus-imapd dovecot-imapd)
+# make bench: the servers Roost is compared with (cyrus-imapd conflicts
+# with dovecot-imapd: tests/bench/imap_bench.py unpacks its imapd itself).
+bench_pkgs=(dovecot-imapd dovecot-lmtpd)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
